@@ -1,0 +1,11 @@
+"""Every router, gathered in one place."""
+
+from fastapi import APIRouter
+
+from . import datasets, health, pages, runs, ws
+
+api_router = APIRouter()
+for module in (health, runs, datasets, pages, ws):
+    api_router.include_router(module.router)
+
+__all__ = ["api_router"]

@@ -1,0 +1,48 @@
+"""``/api/datasets``: the built-in sets, previews, CSV uploads."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
+
+from ..schemas import DataOut, DatasetInfoOut, DatasetList, RunConfig
+from .deps import DataDep, Read, SettingsDep, Write
+
+router = APIRouter(prefix="/api/datasets", tags=["datasets"])
+
+
+@router.get("", response_model=DatasetList, dependencies=Read)
+def list_datasets(data: DataDep) -> dict[str, Any]:
+    return {"items": data.infos()}
+
+
+@router.get("/{name}", response_model=DataOut, dependencies=Read, summary="Points of a dataset, for a preview")
+def preview(name: str, data: DataDep,
+            noise: Annotated[float, Query(ge=0, le=0.5, allow_inf_nan=False)] = 0.0,
+            train_fraction: Annotated[float, Query(ge=0.1, le=0.9, allow_inf_nan=False)] = 0.5,
+            n_samples: Annotated[int | None, Query(ge=10, le=5000)] = None,
+            seed: Annotated[int, Query(ge=0, le=2**32 - 1)] = 0) -> dict[str, Any]:
+    try:
+        cfg = RunConfig(dataset=name, noise=noise, train_fraction=train_fraction, n_samples=n_samples, seed=seed)
+    except ValueError as e:
+        raise HTTPException(404, f"no dataset {name!r}") from e
+    ds = data.load(cfg)
+    return {
+        "name": ds.name, "task": ds.task, "n_classes": ds.n_classes, "feature_names": list(ds.feature_names),
+        "class_names": list(ds.class_names), "image_shape": list(ds.image_shape) if ds.image_shape else None,
+        "train": {"X": ds.X_train.tolist(), "y": ds.y_train.tolist()},
+        "test": {"X": ds.X_test.tolist(), "y": ds.y_test.tolist()},
+    }
+
+
+@router.post("", status_code=201, response_model=DatasetInfoOut, dependencies=Write,
+             summary="Upload a CSV (header row, numeric features, one label column)")
+async def upload(file: UploadFile, data: DataDep, settings: SettingsDep,
+                 label_column: Annotated[str, Form(min_length=1, max_length=200)] = "label",
+                 name: Annotated[str, Form(max_length=200)] = "") -> dict[str, Any]:
+    content = await file.read(settings.max_upload_bytes + 1)
+    if len(content) > settings.max_upload_bytes:
+        raise HTTPException(413, f"file: the upload is larger than the limit of {settings.max_upload_bytes} bytes")
+    return await run_in_threadpool(data.upload, content, label_column, name or (file.filename or "")[:200])

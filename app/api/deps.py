@@ -1,0 +1,70 @@
+"""Typed dependencies: the services on ``app.state`` and the optional API token."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from ..config import Settings
+from ..services.data import DataService
+from ..services.runs import RunManager
+from ..services.storage import Storage
+
+
+def get_settings(request: Request) -> Settings:
+    s: Settings = request.app.state.settings
+    return s
+
+
+def get_runs(request: Request) -> RunManager:
+    m: RunManager = request.app.state.runs
+    return m
+
+
+def get_storage(request: Request) -> Storage:
+    s: Storage = request.app.state.storage
+    return s
+
+
+def get_data(request: Request) -> DataService:
+    d: DataService = request.app.state.data
+    return d
+
+
+def token_ok(settings: Settings, given: str | None) -> bool:
+    """True when no token is configured or ``given`` matches it (constant-time)."""
+    if not settings.api_token:
+        return True
+    return given is not None and secrets.compare_digest(given.encode(), settings.api_token.encode())
+
+
+def _given_token(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.headers.get("x-api-token")
+
+
+def require_token(request: Request) -> None:
+    """State-changing calls: the API token, when one is set (``Authorization: Bearer …`` or ``X-API-Token``)."""
+    if not token_ok(get_settings(request), _given_token(request)):
+        raise HTTPException(401, "this server needs an API token: send 'Authorization: Bearer <token>'",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
+def require_read_token(request: Request) -> None:
+    """Reads: the token too, when the settings say reads need it."""
+    settings = get_settings(request)
+    if settings.token_for_reads and not token_ok(settings, _given_token(request)):
+        raise HTTPException(401, "this server needs an API token for reads too",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RunsDep = Annotated[RunManager, Depends(get_runs)]
+StorageDep = Annotated[Storage, Depends(get_storage)]
+DataDep = Annotated[DataService, Depends(get_data)]
+Write = [Depends(require_token)]
+Read = [Depends(require_read_token)]

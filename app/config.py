@@ -1,0 +1,43 @@
+"""Settings, read once from environment variables prefixed ``BPV_`` (e.g. ``BPV_PORT=9000``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the server. Limits guard the 2-core machines this runs on."""
+
+    model_config = SettingsConfigDict(env_prefix="BPV_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    data_dir: Path = Path("data")
+
+    # limits
+    max_params: int = Field(2_000_000, ge=1)
+    max_layers: int = Field(10, ge=1)  # hidden layers
+    max_width: int = Field(1024, ge=1)
+    max_epochs: int = Field(100_000, ge=1)
+    max_running: int = Field(4, ge=1)  # runs training at once; more wait in the queue
+    max_queued: int = Field(32, ge=0)  # beyond this, new runs get 429
+    snapshot_budget_mb: float = Field(64.0, gt=0)  # per run, before snapshots are thinned
+    max_upload_bytes: int = Field(10_000_000, ge=1)
+    max_upload_rows: int = Field(100_000, ge=1)
+    max_upload_columns: int = Field(1_000, ge=1)
+    max_samples: int = Field(100_000, ge=10)
+    commit_interval: float = Field(0.25, gt=0, le=1.0)  # seconds between SQLite commits
+    max_ws_message: int = Field(64 * 1024, ge=1024)
+
+    # security
+    api_token: str | None = None  # when set, state-changing calls need it (Bearer / X-API-Token / "token")
+    token_for_reads: bool = False  # with a token: reads need it too
+    allowed_origins: list[str] = []  # WebSocket Origins besides the server's own
+    cors_origins: list[str] = []  # CORS is off unless listed
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "backprop-viz.sqlite3"

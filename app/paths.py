@@ -1,0 +1,23 @@
+"""Where the page's files are: beside the package in a checkout, inside it when installed from a wheel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import plotly
+import swagger_ui_bundle
+
+_HERE = Path(__file__).resolve().parent
+
+
+def _find(name: str) -> Path:
+    for candidate in (_HERE.parent / name, _HERE / name):
+        if candidate.is_dir():
+            return candidate
+    raise RuntimeError(f"cannot find the {name}/ directory of backprop-viz")
+
+
+STATIC_DIR = _find("static")
+TEMPLATES_DIR = _find("templates")
+PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+SWAGGER_DIR = Path(str(swagger_ui_bundle.swagger_ui_path))

@@ -1,0 +1,111 @@
+"""Datasets for runs: the core's built-in sets and uploaded CSV files (stored under generated names)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import Any
+
+from backprop_core import datasets
+from backprop_core.datasets import Dataset
+
+from ..config import Settings
+from ..schemas import RunConfig
+from .storage import Storage
+
+
+class DataError(ValueError):
+    """A dataset that cannot be had; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 422, field: str = "dataset") -> None:
+        super().__init__(message)
+        self.status, self.field = status, field
+
+
+class DataService:
+    def __init__(self, settings: Settings, storage: Storage) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.upload_dir = settings.data_dir / "uploads"
+        self.upload_dir.mkdir(parents=True, exist_ok=True)
+        self._cache: OrderedDict[tuple[Any, ...], Dataset] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def infos(self) -> list[dict[str, Any]]:
+        """Built-in datasets, then uploads (newest first)."""
+        out = [vars(i).copy() for i in datasets.DATASETS.values()]
+        for u in self.storage.list_uploads():
+            out.append(_upload_info(u))
+        return out
+
+    def load(self, cfg: RunConfig) -> Dataset:
+        """The dataset a run config names, deterministic from its seed (cached: a few recent ones)."""
+        key = (cfg.dataset, cfg.n_samples, cfg.noise, cfg.train_fraction, cfg.seed)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        ds = self._load(cfg)
+        with self._lock:
+            self._cache[key] = ds
+            while len(self._cache) > 8:
+                self._cache.popitem(last=False)
+        return ds
+
+    def _load(self, cfg: RunConfig) -> Dataset:
+        if cfg.dataset.startswith("csv:"):
+            up = self.storage.get_upload(cfg.dataset)
+            if up is None:
+                raise DataError(f"no uploaded dataset {cfg.dataset!r}; upload one with POST /api/datasets", 422)
+            text = (self.upload_dir / up["filename"]).read_bytes()
+            try:
+                return self._csv(text, up["label_column"], cfg)
+            except ValueError as e:  # the file was valid when uploaded; keep the message
+                raise DataError(str(e)) from e
+        try:
+            return datasets.load(cfg.dataset, n_samples=cfg.n_samples, noise=cfg.noise,
+                                 train_fraction=cfg.train_fraction, seed=cfg.seed)
+        except ValueError as e:
+            field = "n_samples" if "n_samples" in str(e) else "dataset"
+            raise DataError(str(e), 422, field) from e
+
+    def _csv(self, content: bytes, label_column: str, cfg: RunConfig | None = None) -> Dataset:
+        s = self.settings
+        extra = {"train_fraction": cfg.train_fraction, "seed": cfg.seed, "name": cfg.dataset} if cfg else {}
+        return datasets.load_csv(content, label_column, max_bytes=s.max_upload_bytes, max_rows=s.max_upload_rows,
+                                 max_columns=s.max_upload_columns, **extra)  # type: ignore[arg-type]
+
+    def upload(self, content: bytes, label_column: str, display_name: str) -> dict[str, Any]:
+        """Validate an uploaded CSV, store it under a generated name and return its info."""
+        if len(content) > self.settings.max_upload_bytes:
+            raise DataError(f"file: the upload is {len(content)} bytes; the limit is "
+                            f"{self.settings.max_upload_bytes}", 413, "file")
+        try:
+            ds = self._csv(content, label_column)
+        except ValueError as e:
+            raise DataError(f"file: {e}", 422, "file") from e
+        name = f"csv:{secrets.token_hex(6)}"
+        filename = f"{name[4:]}.csv"
+        (self.upload_dir / filename).write_bytes(content)
+        info = {
+            "task": ds.task, "input_dim": ds.input_dim, "n_classes": ds.n_classes,
+            "default_samples": ds.n_train + ds.n_test, "display_name": display_name[:200],
+            "two_d": ds.input_dim == 2, "label_column": label_column,
+        }
+        self.storage.add_upload(name, filename, label_column, info, datetime.now(UTC).isoformat())
+        return _upload_info({"name": name, "info": info})
+
+
+def _upload_info(row: dict[str, Any]) -> dict[str, Any]:
+    info = row["info"] if isinstance(row["info"], dict) else json.loads(row["info"])
+    label = info.get("display_name") or "uploaded CSV"
+    return {
+        "name": row["name"], "task": info["task"],
+        "description": f"{label} (CSV, label column {info['label_column']!r})",
+        "default_samples": info["default_samples"], "input_dim": info["input_dim"],
+        "n_classes": info["n_classes"], "two_d": info["two_d"],
+    }
+

@@ -1,0 +1,86 @@
+"""The binary snapshot frame (docs/protocol.md) and JSON-safe numbers.
+
+Frame: [uint32 LE header length H][H bytes UTF-8 JSON header][padding to a multiple of 4][data], every
+tensor little-endian float32 at a byte offset (from the start of the data) that is a multiple of 4.
+The same bytes go over the WebSocket, into SQLite and out of ``GET …/snapshots/{epoch}?format=binary``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from typing import Any
+
+import numpy as np
+
+from backprop_core import EpochSnapshot
+
+Array = np.ndarray
+
+
+def finite(x: float | None) -> float | None:
+    """x, or None when it is NaN or ±inf (JSON has neither)."""
+    if x is None or not math.isfinite(x):
+        return None
+    return float(x)
+
+
+def point(snap: EpochSnapshot) -> dict[str, Any]:
+    """The epoch's scalars as a JSON-safe ``EpochPoint`` dict."""
+    return {
+        "epoch": snap.epoch,
+        "train_cost": finite(snap.train_cost),
+        "test_cost": finite(snap.test_cost),
+        "accuracy": finite(snap.accuracy),
+        "train_accuracy": finite(snap.train_accuracy),
+        "learning_rate": snap.learning_rate,
+        "grad_norms": [finite(v) for v in snap.grad_norms],
+        "delta_norms": [finite(v) for v in snap.delta_norms],
+    }
+
+
+def encode(snap: EpochSnapshot) -> bytes:
+    """The binary frame of a snapshot with tensors."""
+    tensors = snap.tensors()
+    specs = []
+    chunks = []
+    offset = 0
+    for name, arr in tensors.items():
+        data = np.ascontiguousarray(arr, dtype="<f4").tobytes()
+        specs.append({"name": name, "dtype": "f4", "shape": list(arr.shape), "offset": offset})
+        chunks.append(data)
+        offset += len(data)  # float32 keeps every offset a multiple of 4
+    header = {
+        "type": "snapshot",
+        "epoch": snap.epoch,
+        "batch": snap.batch,
+        "probe_index": snap.probe_index,
+        "train_cost": finite(snap.train_cost),
+        "test_cost": finite(snap.test_cost),
+        "accuracy": finite(snap.accuracy),
+        "learning_rate": snap.learning_rate,
+        "tensors": specs,
+    }
+    head = json.dumps(header, separators=(",", ":")).encode()
+    pad = b"\0" * (-(4 + len(head)) % 4)
+    return b"".join([struct.pack("<I", len(head)), head, pad, *chunks])
+
+
+def decode(frame: bytes) -> tuple[dict[str, Any], dict[str, Array]]:
+    """Header and tensors (read-only float32 views into ``frame``) of a binary frame."""
+    (n,) = struct.unpack_from("<I", frame, 0)
+    header: dict[str, Any] = json.loads(frame[4:4 + n])
+    start = 4 + n + (-(4 + n) % 4)
+    out: dict[str, Array] = {}
+    for spec in header["tensors"]:
+        count = math.prod(spec["shape"])
+        out[spec["name"]] = np.frombuffer(frame, "<f4", count, start + spec["offset"]).reshape(spec["shape"])
+    return header, out
+
+
+def header_only(frame: bytes) -> dict[str, Any]:
+    """The JSON header of a frame."""
+    (n,) = struct.unpack_from("<I", frame, 0)
+    out: dict[str, Any] = json.loads(frame[4:4 + n])
+    return out

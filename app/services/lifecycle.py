@@ -1,0 +1,60 @@
+"""A run's lifecycle as an explicit state machine.
+
+    queued → running ⇄ paused → done | stopped | diverged | failed | interrupted
+
+``queued`` waits for a training slot (at most ``max_running`` runs train at once). Illegal moves raise
+``IllegalTransition`` naming the current state; the API answers 409 with that message.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class RunState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"
+    DONE = "done"
+    STOPPED = "stopped"
+    DIVERGED = "diverged"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def terminal(self) -> bool:
+        return self not in (RunState.QUEUED, RunState.RUNNING, RunState.PAUSED)
+
+
+ENDINGS = {RunState.DONE, RunState.STOPPED, RunState.DIVERGED, RunState.FAILED, RunState.INTERRUPTED}
+TRANSITIONS: dict[RunState, set[RunState]] = {
+    RunState.QUEUED: {RunState.RUNNING, RunState.PAUSED, RunState.STOPPED, RunState.INTERRUPTED},
+    RunState.RUNNING: {RunState.PAUSED, RunState.QUEUED, *ENDINGS},
+    RunState.PAUSED: {RunState.RUNNING, RunState.QUEUED, *ENDINGS},
+}
+# what each user action needs
+ACTIONS: dict[str, tuple[RunState, ...]] = {
+    "pause": (RunState.RUNNING, RunState.QUEUED),
+    "resume": (RunState.PAUSED,),
+    "step": (RunState.PAUSED,),
+    "stop": (RunState.QUEUED, RunState.RUNNING, RunState.PAUSED),
+    "edit": (RunState.PAUSED,),
+}
+
+
+class IllegalTransition(RuntimeError):
+    """An action the run's current state does not allow."""
+
+
+def check_action(action: str, state: RunState) -> None:
+    """Raise IllegalTransition unless ``action`` is allowed in ``state``."""
+    allowed = ACTIONS[action]
+    if state not in allowed:
+        need = " or ".join(s.value for s in allowed)
+        verb = "edit a parameter of" if action == "edit" else action
+        raise IllegalTransition(f"cannot {verb} a run that is {state.value} (it must be {need})")
+
+
+def check_transition(current: RunState, new: RunState) -> None:
+    if new not in TRANSITIONS.get(current, set()):
+        raise IllegalTransition(f"a run that is {current.value} cannot become {new.value}")

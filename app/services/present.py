@@ -1,0 +1,149 @@
+"""Read models: a run as the API shows it, whether it is live in memory or only stored in SQLite."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from ..schemas import RunConfig
+from . import frames
+from .run import Run
+from .runs import NotFound, RunManager
+from .storage import Storage
+
+
+def links(run_id: str) -> dict[str, str]:
+    base = f"/api/runs/{run_id}"
+    return {"self": base, "ws": f"/ws/runs/{run_id}", "history": f"{base}/history",
+            "snapshots": f"{base}/snapshots", "export": f"{base}/export", "data": f"{base}/data"}
+
+
+def live_out(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.id, "name": run.name, "state": run.state.value, "reason": run.reason, "epoch": run.epoch,
+        "config": run.config.model_dump(), "layer_sizes": run.meta["layer_sizes"],
+        "activations": run.meta["activations"], "task": run.meta["task"], "n_classes": run.meta["n_classes"],
+        "created_at": run.created_at, "updated_at": run.updated_at, "links": links(run.id),
+    }
+
+
+def row_out(row: dict[str, Any]) -> dict[str, Any]:
+    meta = json.loads(row["meta"])
+    return {
+        "id": row["id"], "name": row["name"], "state": row["state"], "reason": row["reason"],
+        "epoch": row["epoch"], "config": json.loads(row["config"]), "layer_sizes": meta["layer_sizes"],
+        "activations": meta["activations"], "task": meta["task"], "n_classes": meta["n_classes"],
+        "created_at": row["created_at"], "updated_at": row["updated_at"], "links": links(row["id"]),
+    }
+
+
+class Reader:
+    """Answers reads from memory when the run is live, from SQLite otherwise."""
+
+    def __init__(self, runs: RunManager, storage: Storage) -> None:
+        self.runs, self.storage = runs, storage
+
+    def _row(self, run_id: str) -> dict[str, Any]:
+        row = self.storage.get_run(run_id)
+        if row is None:
+            raise NotFound(f"no run {run_id!r}")
+        return row
+
+    def out(self, run_id: str) -> dict[str, Any]:
+        run = self.runs.runs.get(run_id)
+        return live_out(run) if run is not None else row_out(self._row(run_id))
+
+    def page(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        rows, total = self.storage.list_runs(limit, offset)
+        out = []
+        for row in rows:
+            run = self.runs.runs.get(row["id"])
+            out.append(live_out(run) if run is not None else row_out(row))
+        return out, total
+
+    def meta(self, run_id: str) -> dict[str, Any]:
+        run = self.runs.runs.get(run_id)
+        if run is not None:
+            return dict(run.meta)
+        meta: dict[str, Any] = json.loads(self._row(run_id)["meta"])
+        return meta
+
+    def history(self, run_id: str) -> list[dict[str, Any]]:
+        run = self.runs.runs.get(run_id)
+        if run is not None:
+            return list(run.history)
+        self._row(run_id)
+        return self.storage.history(run_id)
+
+    def stored_epochs(self, run_id: str) -> tuple[list[int], int | None]:
+        run = self.runs.runs.get(run_id)
+        if run is None:
+            self._row(run_id)
+        epochs, latest = self.storage.stored_epochs(run_id)
+        if run is not None:
+            _, snap = run.latest()
+            if snap is not None:
+                latest = snap.epoch
+                if latest not in epochs:
+                    epochs.append(latest)
+        return sorted(set(epochs)), latest
+
+    def frame(self, run_id: str, epoch: int) -> bytes | None:
+        run = self.runs.runs.get(run_id)
+        if run is None:
+            self._row(run_id)
+        else:
+            _, snap = run.latest()
+            if snap is not None and snap.epoch == epoch and snap.batch == 0:
+                return run.frame()[1]
+        return self.storage.frame(run_id, epoch)
+
+    def latest_frame(self, run_id: str) -> bytes | None:
+        run = self.runs.runs.get(run_id)
+        if run is not None:
+            seq, frame = run.frame()
+            return frame if seq >= 0 else None
+        self._row(run_id)
+        return self.storage.latest_frame(run_id)
+
+    def config(self, run_id: str) -> RunConfig:
+        run = self.runs.runs.get(run_id)
+        if run is not None:
+            return run.config
+        return RunConfig.model_validate_json(self._row(run_id)["config"])
+
+
+def snapshot_json(frame: bytes) -> dict[str, Any]:
+    header, tensors = frames.decode(frame)
+    return {
+        "epoch": header["epoch"], "batch": header["batch"], "probe_index": header["probe_index"],
+        "train_cost": header["train_cost"], "test_cost": header["test_cost"], "accuracy": header["accuracy"],
+        "learning_rate": header.get("learning_rate"),
+        "tensors": {name: {"shape": list(a.shape), "data": _finite_list(a)} for name, a in tensors.items()},
+    }
+
+
+def _finite_list(a: np.ndarray) -> list[float | None]:
+    flat = a.astype(np.float64).ravel().tolist()
+    return [v if math.isfinite(v) else None for v in flat]
+
+
+def history_csv(points: list[dict[str, Any]], n_layers: int) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["epoch", "train_cost", "test_cost", "accuracy", "train_accuracy", "learning_rate",
+                *(f"grad_norm_{l}" for l in range(1, n_layers + 1)),
+                *(f"delta_norm_{l}" for l in range(1, n_layers + 1))])
+    for p in points:
+        w.writerow([p["epoch"], p["train_cost"], p["test_cost"], p["accuracy"], p["train_accuracy"],
+                    p["learning_rate"], *p["grad_norms"], *p["delta_norms"]])
+    return buf.getvalue()
+
+
+def nearest(epochs: list[int], epoch: int, k: int = 2) -> list[int]:
+    return sorted(sorted(epochs, key=lambda e: (abs(e - epoch), e))[:k])

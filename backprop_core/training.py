@@ -1,0 +1,349 @@
+"""Mini-batch gradient descent over a shuffled training set, one frozen EpochSnapshot per epoch.
+
+The Trainer is a small state machine (``TrainerState``): RUNNING ⇄ PAUSED → DONE | STOPPED | DIVERGED.
+It never prints and never sleeps; whoever drives it (the CLI, the server's worker thread) calls ``run`` or
+the single steps ``step_epoch`` / ``step_batch``. Same network seed, data and ``seed`` → the same
+snapshots bit for bit.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import optimizers
+from .datasets import Dataset
+from .network import MLP
+from .snapshot import EpochSnapshot
+
+Array = np.ndarray
+MAX_GRAD_SUBSET = 1024
+MAX_GRID_NEURONS = 32  # layers wider than this get no per-neuron grid (the page shows them as a matrix)
+
+
+class TrainerState(enum.Enum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    DONE = "done"
+    STOPPED = "stopped"
+    DIVERGED = "diverged"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (TrainerState.DONE, TrainerState.STOPPED, TrainerState.DIVERGED)
+
+
+class InvalidTransition(RuntimeError):
+    """An action that the current state does not allow; the message names both."""
+
+
+def encode_targets(dataset: Dataset, y: Array, net: MLP) -> Array:
+    """Targets Y (n, n_L) for labels y (n,), in the output activation's range.
+
+    Regression: y itself. Binary classification on one output neuron: class 1 → +1 and class 0 → −1
+    (Playground's labels; 0 for a sigmoid output). k classes on k output neurons: one-hot (−1 for the
+    other classes with a tanh output).
+    """
+    n_out = net.sizes[-1]
+    out_name = net.output_activation.name
+    if dataset.task == "regression":
+        if n_out != 1:
+            raise ValueError(f"regression needs 1 output neuron, the network has {n_out}")
+        return y.reshape(-1, 1).astype(net.dtype)
+    low = -1.0 if out_name in ("tanh", "linear", "leaky_relu") else 0.0
+    if n_out == 1 and dataset.n_classes == 2:
+        return np.where(y == 1, 1.0, low).reshape(-1, 1).astype(net.dtype)
+    if n_out == dataset.n_classes:
+        Y = np.full((y.size, n_out), low, dtype=net.dtype)
+        Y[np.arange(y.size), y] = 1.0
+        return Y
+    raise ValueError(f"{dataset.n_classes} classes need {dataset.n_classes} output neurons (or 1 for two "
+                     f"classes), the network has {n_out}")
+
+
+def output_layer_size(dataset: Dataset, output_activation: str) -> int:
+    """How many output neurons a dataset needs: 1 for regression and for two classes (but softmax), else k."""
+    if dataset.task == "regression":
+        return 1
+    if dataset.n_classes == 2 and output_activation != "softmax":
+        return 1
+    return dataset.n_classes
+
+
+MAX_TEST_OUTPUTS = 1000  # snapshots keep aᴸ for at most this many test examples
+
+
+@dataclass(frozen=True)
+class _Eval:
+    cost: float
+    accuracy: float | None
+    output: Array
+
+
+class Trainer:
+    """Runs epochs of mini-batch gradient descent on ``net`` (updated in place) over ``dataset``.
+
+    Args:
+        learning_rate: η, may be changed mid-run with ``set_learning_rate`` (no reset).
+        batch_size: examples per mini-batch (the last batch of an epoch may be smaller).
+        optimizer: ``sgd`` (the seed's gradient descent) or ``momentum``.
+        seed: drives the shuffling and the fixed gradient subset.
+        max_epochs: DONE after this many epochs (None: no limit).
+        target_cost: DONE once the training cost is ≤ this (None: no target).
+        probe_index: the training example whose zˡ, aˡ, δˡ every snapshot records.
+        snapshots: record tensors (False: scalars only, for speed).
+        grid_size: G, the side of the input-plane grid for 2-D data (0 = none).
+    """
+
+    def __init__(
+        self,
+        net: MLP,
+        dataset: Dataset,
+        *,
+        learning_rate: float = 0.03,
+        batch_size: int = 10,
+        optimizer: str = "sgd",
+        momentum: float = 0.9,
+        seed: int = 0,
+        max_epochs: int | None = None,
+        target_cost: float | None = None,
+        probe_index: int = 0,
+        snapshots: bool = True,
+        grid_size: int = 40,
+    ) -> None:
+        if dataset.input_dim != net.sizes[0]:
+            raise ValueError(f"the data has {dataset.input_dim} inputs, the network {net.sizes[0]}")
+        if not 1 <= batch_size <= dataset.n_train:
+            raise ValueError(f"batch_size must be between 1 and the {dataset.n_train} training examples, "
+                             f"got {batch_size}")
+        if max_epochs is not None and max_epochs < 0:
+            raise ValueError(f"max_epochs must be ≥ 0, got {max_epochs}")
+        self.net, self.dataset = net, dataset
+        self.optimizer = optimizers.make(optimizer, learning_rate, momentum)
+        self.batch_size = batch_size
+        self.max_epochs, self.target_cost = max_epochs, target_cost
+        self.snapshots = snapshots
+        self.X = dataset.X_train.astype(net.dtype)
+        self.Y = encode_targets(dataset, dataset.y_train, net)
+        self.X_test = dataset.X_test.astype(net.dtype)
+        self.Y_test = encode_targets(dataset, dataset.y_test, net) if dataset.n_test else self.Y[:0]
+        self._rng = np.random.default_rng([seed, 1])
+        n = dataset.n_train
+        sub = np.sort(np.random.default_rng([seed, 2]).choice(n, MAX_GRAD_SUBSET, replace=False)) \
+            if n > MAX_GRAD_SUBSET else np.arange(n)
+        self._sub_X, self._sub_Y = self.X[sub], self.Y[sub]
+        self.set_probe(probe_index)
+        self._grid = _grid_points(dataset, grid_size, net.dtype) if grid_size and dataset.input_dim == 2 else None
+        self.grid_size = grid_size if self._grid is not None else 0
+        self.grid_extent = _extent(dataset) if self._grid is not None else None
+        self.epoch = 0
+        self._order: tuple[Array, Array] | None = None  # this epoch's shuffled (X, Y)
+        self._batch = 0  # batches done in the current epoch
+        self.state = TrainerState.RUNNING
+        self.reason = ""  # why the run ended (DONE, DIVERGED)
+
+    # -- controls -----------------------------------------------------------------------------------------
+    @property
+    def learning_rate(self) -> float:
+        return self.optimizer.learning_rate
+
+    def set_learning_rate(self, learning_rate: float) -> None:
+        """Change η without touching the weights."""
+        if not np.isfinite(learning_rate) or learning_rate <= 0:
+            raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate}")
+        self.optimizer.learning_rate = float(learning_rate)
+
+    def set_probe(self, index: int) -> None:
+        """Make training example ``index`` the probe."""
+        if not 0 <= index < self.dataset.n_train:
+            raise ValueError(f"probe index must be in [0, {self.dataset.n_train - 1}], got {index}")
+        self.probe_index = int(index)
+
+    def set_parameter(self, kind: str, layer: int, row: int, col: int | None, value: float) -> None:
+        """Edit one weight (kind ``weight``: W^layer[row, col]) or bias (``bias``: b^layer[row])."""
+        if kind not in ("weight", "bias"):
+            raise ValueError(f"kind must be 'weight' or 'bias', got {kind!r}")
+        if not 1 <= layer <= len(self.net.weights):
+            raise ValueError(f"layer must be in [1, {len(self.net.weights)}], got {layer}")
+        if not np.isfinite(value):
+            raise ValueError("value must be a finite number")
+        arr = self.net.weights[layer - 1] if kind == "weight" else self.net.biases[layer - 1]
+        index = (row, col) if kind == "weight" else (row,)
+        if kind == "weight" and col is None:
+            raise ValueError("a weight needs both row and col")
+        if any(not 0 <= i < s for i, s in zip(index, arr.shape, strict=True)):  # type: ignore[operator]
+            raise ValueError(f"index {index} is outside {kind} {layer}'s shape {arr.shape}")
+        arr[index] = value
+
+    def _transition(self, allowed: tuple[TrainerState, ...], to: TrainerState, action: str) -> None:
+        if self.state not in allowed:
+            raise InvalidTransition(f"cannot {action} a run that is {self.state.value}")
+        self.state = to
+
+    def pause(self) -> None:
+        self._transition((TrainerState.RUNNING,), TrainerState.PAUSED, "pause")
+
+    def resume(self) -> None:
+        self._transition((TrainerState.PAUSED,), TrainerState.RUNNING, "resume")
+
+    def stop(self) -> None:
+        self._transition((TrainerState.RUNNING, TrainerState.PAUSED), TrainerState.STOPPED, "stop")
+
+    # -- training -----------------------------------------------------------------------------------------
+    def run(self) -> Iterator[EpochSnapshot]:
+        """Yield one snapshot per epoch while RUNNING; returns when paused, stopped, done or diverged."""
+        while self.state is TrainerState.RUNNING:
+            snap = self.step_epoch()
+            if snap is not None:
+                yield snap
+
+    def step_epoch(self) -> EpochSnapshot | None:
+        """Finish the current epoch (all of it, or what is left after single batch steps).
+
+        Returns None if the run diverged."""
+        self._check_steppable()
+        with np.errstate(all="ignore"):  # overflow is caught as a non-finite cost in _finish_epoch
+            while not self._train_batch():
+                pass
+        return self._finish_epoch()
+
+    def step_batch(self) -> EpochSnapshot | None:
+        """One mini-batch update. Returns the epoch's snapshot when this batch ends an epoch, otherwise a
+        snapshot of the current weights with ``batch`` > 0; None (and DIVERGED) if the cost is no longer
+        finite."""
+        self._check_steppable()
+        with np.errstate(all="ignore"):
+            ends_epoch = self._train_batch()
+        return self._finish_epoch() if ends_epoch else self._checked(self.snapshot())
+
+    def _train_batch(self) -> bool:
+        """One update on the next mini-batch of this epoch's shuffled order; True when it ends the epoch.
+        Callers silence floating-point warnings (np.errstate) around it."""
+        if self._order is None:
+            perm = self._rng.permutation(len(self.X))
+            self._order = (self.X[perm], self.Y[perm])
+        Xs, Ys = self._order
+        start = self._batch * self.batch_size
+        end = start + self.batch_size
+        net = self.net
+        self.optimizer.step(net, net.backward(net.forward(Xs[start:end]), Ys[start:end]))
+        self._batch += 1
+        if end < len(Xs):
+            return False
+        self.epoch += 1
+        self._batch, self._order = 0, None
+        return True
+
+    def _check_steppable(self) -> None:
+        if self.state.terminal:
+            raise InvalidTransition(f"cannot step a run that is {self.state.value}")
+
+    def _finish_epoch(self) -> EpochSnapshot | None:
+        snap = self._checked(self.snapshot())
+        if snap is None:
+            return None
+        if self.target_cost is not None and snap.train_cost <= self.target_cost:
+            self.state, self.reason = TrainerState.DONE, f"reached the target cost {self.target_cost:g}"
+        elif self.max_epochs is not None and self.epoch >= self.max_epochs:
+            self.state, self.reason = TrainerState.DONE, f"reached the epoch limit {self.max_epochs}"
+        return snap
+
+    def _checked(self, snap: EpochSnapshot) -> EpochSnapshot | None:
+        """``snap``, or None and DIVERGED when it holds NaN or ±inf (never handed out)."""
+        if snap.is_finite():
+            return snap
+        self.state = TrainerState.DIVERGED
+        where = f"epoch {self.epoch}" + (f", batch {snap.batch}" if snap.batch else "")
+        self.reason = (f"the cost became {snap.train_cost} at {where}: the learning rate "
+                       f"{self.learning_rate:g} is too high for this network")
+        return None
+
+    def _evaluate(self, X: Array, Y: Array) -> _Eval:
+        if len(X) == 0:
+            return _Eval(float("nan"), None, Y)
+        trace = self.net.forward(X)
+        cost = self.net.cost(trace, Y)
+        return _Eval(cost, self._accuracy(trace.output, Y), trace.output)
+
+    def _accuracy(self, out: Array, Y: Array) -> float | None:
+        if self.dataset.task != "classification":
+            return None
+        if out.shape[1] == 1:
+            threshold = 0.5 if self.net.output_activation.name == "sigmoid" else 0.0
+            hit = (out[:, 0] > threshold) == (Y[:, 0] > threshold)
+        else:
+            hit = out.argmax(axis=1) == Y.argmax(axis=1)
+        return float(hit.mean())
+
+    def snapshot(self) -> EpochSnapshot:
+        """The current state as a frozen snapshot (tensors only when snapshots are on)."""
+        with np.errstate(all="ignore"):
+            train, test = self._evaluate(self.X, self.Y), self._evaluate(self.X_test, self.Y_test)
+            base = dict(epoch=self.epoch, batch=self._batch, train_cost=train.cost,
+                        test_cost=test.cost if len(self.X_test) else None, accuracy=test.accuracy,
+                        train_accuracy=train.accuracy, learning_rate=self.learning_rate)
+            if not self.snapshots:
+                return EpochSnapshot(**base)  # type: ignore[arg-type]
+            return self._full_snapshot(base, test.output[:MAX_TEST_OUTPUTS])
+
+    def _full_snapshot(self, base: dict[str, object], test_outputs: Array) -> EpochSnapshot:
+        net = self.net
+        grads = net.backward(net.forward(self._sub_X), self._sub_Y)
+        p = self.probe_index
+        probe_trace = net.forward(self.X[p:p + 1])
+        probe_grads = net.backward(probe_trace, self.Y[p:p + 1])
+        grid_layers: list[int] = []
+        grids: list[Array] = []
+        if self._grid is not None:
+            trace = net.forward(self._grid)
+            G = self.grid_size
+            for l, a in enumerate(trace.activations[1:], start=1):
+                if a.shape[1] <= MAX_GRID_NEURONS or l == len(net.weights):
+                    grid_layers.append(l)
+                    grids.append(_frozen(a.T.reshape(-1, G, G)))
+        n_sub = len(self._sub_X)
+        return EpochSnapshot(
+            **base,  # type: ignore[arg-type]
+            grad_norms=tuple(float(np.linalg.norm(g)) for g in grads.weights),
+            delta_norms=tuple(float(np.sqrt(np.einsum("ij,ij->", d, d) / n_sub)) for d in grads.deltas),
+            weights=_frozen_all(net.weights), biases=_frozen_all(net.biases),
+            grad_weights=_frozen_all(grads.weights), grad_biases=_frozen_all(grads.biases),
+            mean_abs_delta=tuple(_frozen(np.abs(d).mean(axis=0)) for d in grads.deltas),
+            probe_index=p, probe_target=_frozen(self.Y[p]),
+            probe_zs=tuple(_frozen(z[0]) for z in probe_trace.zs),
+            probe_activations=tuple(_frozen(a[0]) for a in probe_trace.activations),
+            probe_deltas=tuple(_frozen(d[0]) for d in probe_grads.deltas),
+            grid_layers=tuple(grid_layers), grids=tuple(grids), test_outputs=_frozen(test_outputs),
+        )
+
+
+def _frozen(a: Array) -> Array:
+    out = np.array(a, copy=True)
+    out.flags.writeable = False
+    return out
+
+
+def _frozen_all(arrays: list[Array]) -> tuple[Array, ...]:
+    return tuple(_frozen(a) for a in arrays)
+
+
+def _extent(dataset: Dataset) -> tuple[float, float, float, float]:
+    """(x1_min, x1_max, x2_min, x2_max) of the grid: Playground's [−6, 6]² or the data's bounds + 10 %."""
+    X = np.concatenate([dataset.X_train, dataset.X_test])
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    if lo.min() >= -6.5 and hi.max() <= 6.5:
+        return (-6.0, 6.0, -6.0, 6.0)
+    pad = (hi - lo) * 0.1 + 1e-9
+    return (float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1]))
+
+
+def _grid_points(dataset: Dataset, G: int, dtype: np.dtype) -> Array:
+    """G×G cell centres over the extent, row-major with x₂ descending by row (top row = largest x₂)."""
+    x0, x1, y0, y1 = _extent(dataset)
+    xs = x0 + (np.arange(G) + 0.5) * (x1 - x0) / G
+    ys = y1 - (np.arange(G) + 0.5) * (y1 - y0) / G
+    gx, gy = np.meshgrid(xs, ys)
+    return np.stack([gx.ravel(), gy.ravel()], axis=1).astype(dtype)
