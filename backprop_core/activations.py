@@ -38,17 +38,20 @@ def _sigmoid(z: Array) -> Array:
 
 def _sigmoid_prime(z: Array, a: Array) -> Array:
     """σ'(z) = σ(z)(1 − σ(z))."""
-    return a * (1 - a)
+    out: Array = a * (1 - a)
+    return out
 
 
 def _tanh_prime(z: Array, a: Array) -> Array:
     """tanh'(z) = 1 − tanh²(z)."""
-    return 1 - a * a
+    out: Array = 1 - a * a
+    return out
 
 
 def _relu(z: Array) -> Array:
     """max(0, z)."""
-    return np.maximum(z, 0)
+    out: Array = np.maximum(z, 0)
+    return out
 
 
 def _relu_prime(z: Array, a: Array) -> Array:

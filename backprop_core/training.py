@@ -11,12 +11,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from . import optimizers
 from .datasets import Dataset
-from .network import MLP
+from .network import MLP, Trace
 from .snapshot import EpochSnapshot
 
 Array = np.ndarray
@@ -53,7 +54,7 @@ def encode_targets(dataset: Dataset, y: Array, net: MLP) -> Array:
         if n_out != 1:
             raise ValueError(f"regression needs 1 output neuron, the network has {n_out}")
         return y.reshape(-1, 1).astype(net.dtype)
-    low = -1.0 if out_name in ("tanh", "linear", "leaky_relu") else 0.0
+    low = _negative_target(out_name)
     if n_out == 1 and dataset.n_classes == 2:
         return np.where(y == 1, 1.0, low).reshape(-1, 1).astype(net.dtype)
     if n_out == dataset.n_classes:
@@ -62,6 +63,12 @@ def encode_targets(dataset: Dataset, y: Array, net: MLP) -> Array:
         return Y
     raise ValueError(f"{dataset.n_classes} classes need {dataset.n_classes} output neurons (or 1 for two "
                      f"classes), the network has {n_out}")
+
+
+def _negative_target(output_activation: str) -> float:
+    """The target value of "not this class": −1 where the output can go negative (tanh, linear, leaky ReLU),
+    0 for sigmoid, softmax and ReLU."""
+    return -1.0 if output_activation in ("tanh", "linear", "leaky_relu") else 0.0
 
 
 def output_layer_size(dataset: Dataset, output_activation: str) -> int:
@@ -81,6 +88,7 @@ class _Eval:
     cost: float
     accuracy: float | None
     output: Array
+    trace: Trace | None
 
 
 class Trainer:
@@ -132,11 +140,14 @@ class Trainer:
         self.Y_test = encode_targets(dataset, dataset.y_test, net) if dataset.n_test else self.Y[:0]
         self._rng = np.random.default_rng([seed, 1])
         n = dataset.n_train
-        sub = np.sort(np.random.default_rng([seed, 2]).choice(n, MAX_GRAD_SUBSET, replace=False)) \
-            if n > MAX_GRAD_SUBSET else np.arange(n)
-        self._sub_X, self._sub_Y = self.X[sub], self.Y[sub]
+        # The snapshot's "full-set" gradient: all training examples, or a fixed subset of big sets.
+        self._sub: Array | None = None
+        if n > MAX_GRAD_SUBSET:
+            self._sub = np.sort(np.random.default_rng([seed, 2]).choice(n, MAX_GRAD_SUBSET, replace=False))
+        self._sub_Y = self.Y if self._sub is None else self.Y[self._sub]
         self.set_probe(probe_index)
-        self._grid = _grid_points(dataset, grid_size, net.dtype) if grid_size and dataset.input_dim == 2 else None
+        two_d = grid_size > 0 and dataset.input_dim == 2
+        self._grid = _grid_points(dataset, grid_size, net.dtype) if two_d else None
         self.grid_size = grid_size if self._grid is not None else 0
         self.grid_extent = _extent(dataset) if self._grid is not None else None
         self.epoch = 0
@@ -263,16 +274,17 @@ class Trainer:
 
     def _evaluate(self, X: Array, Y: Array) -> _Eval:
         if len(X) == 0:
-            return _Eval(float("nan"), None, Y)
+            return _Eval(float("nan"), None, Y, None)
         trace = self.net.forward(X)
         cost = self.net.cost(trace, Y)
-        return _Eval(cost, self._accuracy(trace.output, Y), trace.output)
+        return _Eval(cost, self._accuracy(trace.output, Y), trace.output, trace)
 
     def _accuracy(self, out: Array, Y: Array) -> float | None:
         if self.dataset.task != "classification":
             return None
         if out.shape[1] == 1:
-            threshold = 0.5 if self.net.output_activation.name == "sigmoid" else 0.0
+            # halfway between the two targets: 0 for ±1 targets, ½ for 0/1 targets (sigmoid, ReLU)
+            threshold = (1.0 + _negative_target(self.net.output_activation.name)) / 2
             hit = (out[:, 0] > threshold) == (Y[:, 0] > threshold)
         else:
             hit = out.argmax(axis=1) == Y.argmax(axis=1)
@@ -282,31 +294,35 @@ class Trainer:
         """The current state as a frozen snapshot (tensors only when snapshots are on)."""
         with np.errstate(all="ignore"):
             train, test = self._evaluate(self.X, self.Y), self._evaluate(self.X_test, self.Y_test)
-            base = dict(epoch=self.epoch, batch=self._batch, train_cost=train.cost,
-                        test_cost=test.cost if len(self.X_test) else None, accuracy=test.accuracy,
-                        train_accuracy=train.accuracy, learning_rate=self.learning_rate)
-            if not self.snapshots:
-                return EpochSnapshot(**base)  # type: ignore[arg-type]
-            return self._full_snapshot(base, test.output[:MAX_TEST_OUTPUTS])
+            base: dict[str, Any] = dict(
+                epoch=self.epoch, batch=self._batch, train_cost=train.cost,
+                test_cost=test.cost if len(self.X_test) else None, accuracy=test.accuracy,
+                train_accuracy=train.accuracy, learning_rate=self.learning_rate)
+            if not self.snapshots or train.trace is None:
+                return EpochSnapshot(**base)
+            return self._full_snapshot(base, train.trace, test.output[:MAX_TEST_OUTPUTS])
 
-    def _full_snapshot(self, base: dict[str, object], test_outputs: Array) -> EpochSnapshot:
+    def _full_snapshot(self, base: dict[str, Any], train: Trace, test_outputs: Array) -> EpochSnapshot:
         net = self.net
-        grads = net.backward(net.forward(self._sub_X), self._sub_Y)
+        # The gradient reuses the training-set forward pass just done for the cost: all of it, or the
+        # subset's rows of it (no second forward pass over the subset).
+        sub = self._sub
+        trace = train if sub is None else Trace([z[sub] for z in train.zs], [a[sub] for a in train.activations])
+        grads = net.backward(trace, self._sub_Y)
         p = self.probe_index
         probe_trace = net.forward(self.X[p:p + 1])
         probe_grads = net.backward(probe_trace, self.Y[p:p + 1])
         grid_layers: list[int] = []
         grids: list[Array] = []
         if self._grid is not None:
-            trace = net.forward(self._grid)
             G = self.grid_size
-            for l, a in enumerate(trace.activations[1:], start=1):
+            for l, a in enumerate(net.forward(self._grid).activations[1:], start=1):
                 if a.shape[1] <= MAX_GRID_NEURONS or l == len(net.weights):
                     grid_layers.append(l)
                     grids.append(_frozen(a.T.reshape(-1, G, G)))
-        n_sub = len(self._sub_X)
+        n_sub = len(self._sub_Y)
         return EpochSnapshot(
-            **base,  # type: ignore[arg-type]
+            **base,
             grad_norms=tuple(float(np.linalg.norm(g)) for g in grads.weights),
             delta_norms=tuple(float(np.sqrt(np.einsum("ij,ij->", d, d) / n_sub)) for d in grads.deltas),
             weights=_frozen_all(net.weights), biases=_frozen_all(net.biases),

@@ -1,0 +1,219 @@
+// The network diagram view: a HiDPI canvas redrawn at most once per animation frame (update() is called
+// from main's frame loop and draws only when something it shows has changed), hover numbers, click to
+// inspect, and the legends of its three colour scales.
+
+import { GRAD_SCALE, VALUE_SCALE, drawLegendBar } from "../colors.js";
+import { fmt } from "../format.js";
+import { shownSnapshot, tensor } from "../state.js";
+import { computeLayout, hitTest } from "./network_layout.js";
+import { NetworkRenderer, edgeWidth } from "./network_draw.js";
+
+const $ = (root, sel) => root.querySelector(sel);
+
+export function mountNetwork(root, actions) {
+  const wrap = $(root, ".net-wrap");
+  const canvas = $(root, "canvas.net");
+  const tip = $(root, ".tip");
+  const ctx = canvas.getContext("2d");
+  const renderer = new NetworkRenderer();
+  let layout = null;
+  let hover = null;
+  let pointer = { x: 0, y: 0 };
+  let cssW = 0;
+  let cssH = 0;
+  let dpr = 1;
+  let drawnKey = "";
+  let state = null;
+  let frames = 0;
+
+  drawLegendBar($(root, ".legend-edge canvas"), GRAD_SCALE);
+  drawLegendBar($(root, ".legend-value canvas"), VALUE_SCALE);
+  drawLegendBar($(root, ".legend-delta canvas"), GRAD_SCALE);
+
+  $(root, ".edge-color").addEventListener("change", (ev) => actions.setView({ edgeColor: ev.target.value }));
+  $(root, ".delta-mode").addEventListener("change", (ev) => actions.setView({ deltaMode: ev.target.value }));
+
+  const resize = () => {
+    const w = Math.floor(wrap.clientWidth);
+    const h = Math.round(Math.max(280, Math.min(500, w * 0.62)));
+    const d = window.devicePixelRatio || 1;
+    if (w === cssW && h === cssH && d === dpr) return;
+    cssW = w;
+    cssH = h;
+    dpr = d;
+    canvas.style.width = `${w}px`;
+    canvas.style.height = `${h}px`;
+    canvas.width = Math.round(w * d);
+    canvas.height = Math.round(h * d);
+    layout = null;
+    drawnKey = "";
+    actions.requestFrame();
+  };
+  new ResizeObserver(resize).observe(wrap);
+  window.matchMedia(`(resolution: ${window.devicePixelRatio}dppx)`).addEventListener?.("change", resize);
+
+  const local = (ev) => {
+    const r = canvas.getBoundingClientRect();
+    return { x: ev.clientX - r.left, y: ev.clientY - r.top };
+  };
+  const widthOf = (l, e) => {
+    const W = tensor(state && shownSnapshot(state), `W${l}`);
+    return W ? edgeWidth(W.data[e]) : 1;
+  };
+  canvas.addEventListener("pointermove", (ev) => {
+    if (!layout) return;
+    pointer = local(ev);
+    const hit = hitTest(layout, pointer.x, pointer.y, widthOf);
+    if (JSON.stringify(hit) !== JSON.stringify(hover)) {
+      hover = hit;
+      canvas.style.cursor = hit ? "pointer" : "default";
+    }
+    actions.requestFrame();
+  });
+  canvas.addEventListener("pointerleave", () => {
+    hover = null;
+    actions.requestFrame();
+  });
+  canvas.addEventListener("click", (ev) => {
+    if (!layout) return;
+    const p = local(ev);
+    actions.select(hitTest(layout, p.x, p.y, widthOf));
+  });
+
+  function tooltip(snap) {
+    if (!hover || !snap) {
+      tip.hidden = true;
+      return;
+    }
+    const lines = describe(hover, snap, state);
+    tip.replaceChildren(...lines.map((t, k) => {
+      const div = document.createElement("div");
+      div.textContent = t;
+      if (k === 0) div.className = "tip-title";
+      return div;
+    }));
+    tip.hidden = false;
+    const x = Math.min(pointer.x + 14, cssW - tip.offsetWidth - 4);
+    const y = pointer.y + 14 + tip.offsetHeight > cssH ? pointer.y - tip.offsetHeight - 8 : pointer.y + 14;
+    tip.style.left = `${Math.max(0, x)}px`;
+    tip.style.top = `${Math.max(0, y)}px`;
+  }
+
+  function legends() {
+    const g = renderer.legend;
+    const weight = g.edgeColor === "weight";
+    $(root, ".legend-edge .lo").textContent = fmt(-g.edgeMax);
+    $(root, ".legend-edge .hi").textContent = fmt(g.edgeMax);
+    $(root, ".legend-edge .what").textContent = weight ? "edge colour: weight w" : "edge colour: ∂C/∂w";
+    const bar = $(root, ".legend-edge canvas");
+    if (bar.dataset.scale !== g.edgeColor) {
+      drawLegendBar(bar, weight ? VALUE_SCALE : GRAD_SCALE);
+      bar.dataset.scale = g.edgeColor;
+    }
+    const batch = g.deltaMode === "batch";
+    $(root, ".legend-delta .lo").textContent = batch ? "0" : fmt(-g.deltaMax);
+    $(root, ".legend-delta .hi").textContent = fmt(g.deltaMax);
+    $(root, ".legend-delta .what").textContent = batch ? "ring: mean |δ| over the batch" : "ring: δ of the probe example";
+  }
+
+  return {
+    update(s) {
+      state = s;
+      if (!cssW) resize();
+      if (!cssW || !s.layerSizes.length) return;
+      const sizesKey = s.layerSizes.join(",");
+      if (!layout || layout.sizes.join(",") !== sizesKey) {
+        layout = computeLayout(s.layerSizes, cssW, cssH);
+        hover = null;
+      }
+      const snap = shownSnapshot(s);
+      const usable = snap && snapMatches(snap, s.layerSizes) ? snap : null;
+      const key = [sizesKey, cssW, cssH, dpr, s.rev.live, s.rev.scrub, s.following, s.view.edgeColor, s.view.deltaMode,
+        JSON.stringify(s.selection), JSON.stringify(hover), usable ? usable.epoch : -1].join("|");
+      tooltip(usable);
+      if (key === drawnKey) return;
+      drawnKey = key;
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      renderer.draw(ctx, layout, usable, {
+        sizes: s.layerSizes, activations: s.activations, edgeColor: s.view.edgeColor, deltaMode: s.view.deltaMode,
+        selection: s.selection, hover, dpr, extent: s.grid ? s.grid.extent : null,
+        inputNames: s.data ? s.data.feature_names : null,
+      });
+      frames++;
+      $(root, ".edge-color").value = s.view.edgeColor;
+      $(root, ".delta-mode").value = s.view.deltaMode;
+      legends();
+    },
+    /** Geometry for tests and benchmarks (CSS px relative to the canvas). */
+    debug() {
+      if (!layout) return null;
+      const r = canvas.getBoundingClientRect();
+      const edges = [];
+      for (const gap of layout.gaps) {
+        if (!gap.edges) continue;
+        for (let e = 0; e < gap.edges.length / 4; e++) {
+          const [x1, y1, x2, y2] = gap.edges.subarray(e * 4, e * 4 + 4);
+          edges.push({ l: gap.l, i: Math.floor(e / gap.cols), j: e % gap.cols, x1, y1, x2, y2 });
+        }
+      }
+      const neurons = layout.layers.flatMap((L) => (L.wide
+        ? [{ l: L.l, wide: true, x: L.x, y0: L.y0, y1: L.y1, n: L.n }]
+        : Array.from(L.ys, (y, j) => ({ l: L.l, j, x: L.x, y, size: layout.s }))));
+      const matrices = layout.gaps.filter((g) => g.matrix).map((g) => ({ l: g.l, x0: g.x0, y0: g.y0, x1: g.x1, y1: g.y1, rows: g.rows, cols: g.cols }));
+      return { canvas: { left: r.left, top: r.top, width: cssW, height: cssH, dpr }, edges, neurons, matrices, frames, legend: { ...renderer.legend } };
+    },
+    /** Draw one full frame with every cache recomputed (benchmark). */
+    benchFrame() {
+      const snap = shownSnapshot(state);
+      renderer.prepare(snap, { sizes: state.layerSizes, activations: state.activations, edgeColor: state.view.edgeColor, deltaMode: state.view.deltaMode }, true);
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      renderer.draw(ctx, layout, snap, {
+        sizes: state.layerSizes, activations: state.activations, edgeColor: state.view.edgeColor,
+        deltaMode: state.view.deltaMode, selection: null, hover: null, dpr, extent: state.grid ? state.grid.extent : null,
+      });
+      return ctx.getImageData(0, 0, 1, 1).data[3];
+    },
+    benchEmpty() {
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.clearRect(0, 0, cssW, cssH);
+      return ctx.getImageData(0, 0, 1, 1).data[3];
+    },
+  };
+}
+
+/** Whether a snapshot's W tensors fit the layer sizes (a stale frame from another run does not). */
+function snapMatches(snap, sizes) {
+  for (let l = 1; l < sizes.length; l++) {
+    const W = snap.tensors[`W${l}`];
+    if (!W || W.shape[0] !== sizes[l - 1] || W.shape[1] !== sizes[l]) return false;
+  }
+  return true;
+}
+
+const v = (snap, name, k) => {
+  const t = snap.tensors[name];
+  return t && k < t.data.length ? t.data[k] : null;
+};
+
+/** Hover lines for a neuron or an edge, from the shown snapshot. */
+function describe(hit, snap, s) {
+  const L = s.layerSizes.length - 1;
+  if (hit.kind === "neuron") {
+    const { l, j } = hit;
+    const name = l === 0 ? (s.data && s.data.feature_names[j]) || `input ${j + 1}` : l === L ? `output neuron ${j + 1}` : `layer ${l}, neuron ${j + 1}`;
+    const lines = [name, `a = ${fmt(v(snap, `a${l}`, j))}`];
+    if (l > 0) {
+      lines.push(`z = ${fmt(v(snap, `z${l}`, j))}`, `δ = ${fmt(v(snap, `delta${l}`, j))} (probe)`,
+        `mean |δ| = ${fmt(v(snap, `mean_abs_delta${l}`, j))}`, `b = ${fmt(v(snap, `b${l}`, j))}`,
+        `∂C/∂b = ${fmt(v(snap, `db${l}`, j))}`);
+    }
+    lines.push("click for the equation");
+    return lines;
+  }
+  const { l, i, j } = hit;
+  const n = s.layerSizes[l];
+  const e = i * n + j;
+  return [`weight w${l}[${i + 1},${j + 1}]: layer ${l - 1} #${i + 1} → layer ${l} #${j + 1}`,
+    `w = ${fmt(v(snap, `W${l}`, e))}`, `∂C/∂w = ${fmt(v(snap, `dW${l}`, e))} (batch)`,
+    `aˡ⁻¹·δˡ = ${fmt((v(snap, `a${l - 1}`, i) ?? NaN) * (v(snap, `delta${l}`, j) ?? NaN))} (probe)`, "click for the equation"];
+}
