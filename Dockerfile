@@ -13,26 +13,30 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 
-# 1. Dependencies only: this layer is rebuilt when pyproject.toml changes, not when the source does.
-#    The list is [project].dependencies, read with the standard library's tomllib.
+# An unprivileged user (uid and gid 10001) that owns the data directory. /data is created (and chowned)
+# before VOLUME so that a fresh named volume starts out writable by that user.
+RUN groupadd --system --gid 10001 bpv \
+    && useradd --system --uid 10001 --gid bpv --create-home --home-dir /home/bpv bpv \
+    && mkdir -p /data \
+    && chown bpv:bpv /data
+
+# Dependencies only: this layer is rebuilt when pyproject.toml changes, not when the source does. The list
+# is [project].dependencies plus the build backend ([build-system].requires), read with tomllib, so that
+# the package below builds without fetching anything.
 COPY pyproject.toml /tmp/deps/pyproject.toml
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/deps/pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/deps/requirements.txt \
+RUN python -c "import tomllib; p = tomllib.load(open('/tmp/deps/pyproject.toml', 'rb')); \
+print('\n'.join(p['project']['dependencies'] + p['build-system']['requires']))" > /tmp/deps/requirements.txt \
     && python -m pip install -r /tmp/deps/requirements.txt \
     && rm -rf /tmp/deps
 
-# 2. The package itself, installed from a real build (not an editable checkout); its dependencies are
-#    already in place, so --no-deps. The source tree is removed once the package is installed.
+# The package itself, installed from a real build (not an editable checkout); its dependencies are
+# already in place, so --no-deps. The source tree is removed once installed; the last two lines check
+# that the console script works and that static/ and templates/ came along as package data.
 COPY . /tmp/src
-RUN python -m pip install --no-deps /tmp/src \
+RUN python -m pip install --no-deps --no-build-isolation /tmp/src \
     && rm -rf /tmp/src \
-    && backprop-viz serve --help > /dev/null
-
-# 3. An unprivileged user that owns the data directory. /data is created (and chowned) before VOLUME so
-#    that a fresh named volume starts out writable by that user.
-RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/bpv bpv \
-    && mkdir -p /data \
-    && chown bpv:bpv /data
+    && backprop-viz serve --help > /dev/null \
+    && python -c "import app.paths"
 
 ENV BPV_HOST=0.0.0.0 \
     BPV_PORT=8000 \
@@ -47,6 +51,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
     CMD python -c "import urllib.request as u; u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:${BPV_PORT:-8000}/healthz', timeout=4)" || exit 1
 
-# `exec` so that the server is PID 1 and receives SIGTERM from `docker stop` itself.
-# `backprop-viz serve` runs uvicorn with the stream's settings (permessage-deflate off).
-CMD ["sh", "-c", "exec backprop-viz serve --host \"$BPV_HOST\" --port \"$BPV_PORT\" --data-dir \"$BPV_DATA_DIR\""]
+# Exec form: the server is PID 1 and gets `docker stop`'s SIGTERM itself. `backprop-viz serve` runs uvicorn
+# with the stream's settings (permessage-deflate off) and reads BPV_HOST, BPV_PORT and BPV_DATA_DIR.
+CMD ["backprop-viz", "serve"]

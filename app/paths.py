@@ -11,9 +11,11 @@ _HERE = Path(__file__).resolve().parent
 
 
 def _find(name: str) -> Path:
-    for candidate in (_HERE.parent / name, _HERE / name):
-        if candidate.is_dir():
-            return candidate
+    installed, checkout = _HERE / name, _HERE.parent / name
+    if installed.is_dir():
+        return installed
+    if (_HERE.parent / "pyproject.toml").is_file() and checkout.is_dir():
+        return checkout
     raise RuntimeError(f"cannot find the {name}/ directory of backprop-viz")
 
 

@@ -74,6 +74,7 @@ def engine() -> str:
     if name is None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true but no container engine can be had: {why}", pytrace=False)
+        FIGURES["_skipped"] = why  # printed in the summary even without -rs
         pytest.skip(f"no container engine: {why}")
     return str(name)
 
@@ -151,10 +152,14 @@ def server(start_server: Callable[..., Server]) -> Server:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not FIGURES:
         return
+    if "_skipped" in FIGURES:
+        terminalreporter.section("docker image tests skipped")
+        terminalreporter.write_line(f"no container engine: {FIGURES['_skipped']}")
+        return
     terminalreporter.section("docker image figures")
     for key, value in FIGURES.items():
         if key == "_run_to_healthy":
             runs = ", ".join(f"{s:.2f}" for s in value)
-            terminalreporter.write_line(f"run → /healthz 200: {runs} s  (each container started)")
+            terminalreporter.write_line(f"run → healthy (/healthz 200), per container started: {runs} s")
         elif not key.startswith("_"):
             terminalreporter.write_line(f"{key}: {value}")

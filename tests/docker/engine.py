@@ -141,7 +141,30 @@ def remove(engine: str, containers: Sequence[str] = (), volumes: Sequence[str] =
     for vol in volumes:
         run(engine, "volume", "rm", "-f", vol, check=False, timeout=60)
     if images:
+        # podman keeps each build step as an untagged parent image (the layer cache); a cold build makes a
+        # new chain every time, so remove those too (children first; one still in use by another image
+        # refuses, which is fine). Docker's BuildKit keeps its cache elsewhere and records no parents.
+        chain = [parent for image in images for parent in _untagged_ancestors(engine, image)]
         run(engine, "rmi", "-f", *images, check=False, timeout=120)
+        for parent in chain:
+            run(engine, "rmi", parent, check=False, timeout=120)
+
+
+def _untagged_ancestors(engine: str, image: str) -> list[str]:
+    """The image's untagged ancestors, nearest first, up to the first tagged one (the base image)."""
+    chain: list[str] = []
+    proc = run(engine, "image", "inspect", "--format", "{{.Parent}}", image, check=False)
+    parent = proc.stdout.strip() if proc.returncode == 0 else ""
+    while parent and parent not in chain:
+        proc = run(engine, "image", "inspect", "--format", "{{json .RepoTags}}|{{.Parent}}", parent, check=False)
+        if proc.returncode != 0:
+            break
+        tags, _, grandparent = proc.stdout.strip().partition("|")
+        if json.loads(tags or "null"):
+            break
+        chain.append(parent)
+        parent = grandparent.strip()
+    return chain
 
 
 def http(method: str, url: str, body: Any = None, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:

@@ -77,7 +77,8 @@ def test_image_configuration(engine: str, image: str, docker_kit: ModuleType) ->
     assert env.get("BPV_HOST") == "0.0.0.0"
     assert env.get("BPV_PORT") == "8000"
     assert env.get("BPV_DATA_DIR") == "/data"
-    health = " ".join((config.get("Healthcheck") or {}).get("Test") or [])
+    healthcheck = config.get("Healthcheck") or info.get("Healthcheck") or {}  # docker: Config; podman: top
+    health = " ".join(healthcheck.get("Test") or [])
     assert "/healthz" in health and "urllib" in health and "curl" not in health, health
     assert "backprop-viz serve" in " ".join(config.get("Cmd") or []), config.get("Cmd")
 
@@ -99,10 +100,9 @@ def test_package_is_installed_not_an_editable_checkout(engine: str, image: str, 
 # -- through the running container --------------------------------------------------------------------------
 
 
-def test_healthz_and_the_image_healthcheck(server: Any, docker_kit: ModuleType, figures: dict[str, Any]) -> None:
+def test_healthz_and_the_image_healthcheck(server: Any, docker_kit: ModuleType) -> None:
     status, _, _ = docker_kit.http("GET", f"{server.url}/healthz")
     assert status == 200
-    figures["run → healthy (first container)"] = f"{server.seconds_to_healthy:.2f} s"
     # the image's own HEALTHCHECK (python + urllib inside the container) reports healthy too
     docker_kit.wait_healthcheck(server.engine, server.name, timeout=90)
 
@@ -186,6 +186,8 @@ def test_runs_survive_a_new_container_on_the_same_volume(
     assert run_id in raw.decode(), f"the run {run_id} made before the restart is not listed: {raw[:500]!r}"
     status, _, raw = docker_kit.http("GET", f"{second.url}/api/runs/{run_id}")
     assert status == 200, raw[:500]
+    run = _json(raw).get("run", _json(raw))
+    assert run.get("state") in TERMINAL_STATES, f"after the restart the run is {run.get('state')!r}"
 
 
 # -- the build cache ------------------------------------------------------------------------------------------
@@ -194,13 +196,12 @@ def test_runs_survive_a_new_container_on_the_same_volume(
 def test_dependency_layer_is_cached_when_only_the_source_changes(
     engine: str, image: str, docker_kit: ModuleType, figures: dict[str, Any], tmp_path: Path
 ) -> None:
-    marker = docker_kit.DEPENDENCY_STEP_MARKER
+    """Rebuild from a frozen copy of the context with one source file added: the dependency layer comes
+    from the cache (pip does not collect anything) and only the package layer runs again. A second
+    build of the same copy is cached throughout."""
+    marker, installed = docker_kit.DEPENDENCY_STEP_MARKER, "Successfully installed backprop-viz"
     if figures.get("_build_was_cold"):
         assert marker in figures["_build_output"], "the cold build did not install the dependencies?"
-
-    seconds, output = docker_kit.build(engine, image)
-    figures["build (cached, nothing changed)"] = f"{seconds:.1f} s"
-    assert marker not in output, "an unchanged rebuild ran the dependency layer again"
 
     context = docker_kit.copy_context(tmp_path / "context")
     (context / "app" / "_docker_cache_probe.txt").write_text("a source change\n")
@@ -209,6 +210,10 @@ def test_dependency_layer_is_cached_when_only_the_source_changes(
         seconds, output = docker_kit.build(engine, tag, context)
         figures["build (cached deps, source changed)"] = f"{seconds:.1f} s"
         assert marker not in output, "a source-only change re-ran the dependency layer:\n" + output[-3000:]
-        assert "backprop-viz" in output and "Successfully installed backprop-viz" in output, output[-3000:]
+        assert installed in output, "the package layer did not run again:\n" + output[-3000:]
+
+        seconds, output = docker_kit.build(engine, tag, context)
+        figures["build (cached, nothing changed)"] = f"{seconds:.1f} s"
+        assert marker not in output and installed not in output, "an unchanged rebuild was not cached"
     finally:
         docker_kit.remove(engine, images=[tag])
