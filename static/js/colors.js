@@ -22,13 +22,19 @@ function makeScale(neg, pos) {
   return { rgba, css, u32, neg: `rgb(${neg})`, pos: `rgb(${pos})` };
 }
 
-export const VALUE_SCALE = makeScale([245, 147, 34], [8, 119, 189]);
-export const GRAD_SCALE = makeScale([123, 50, 148], [0, 136, 55]);
+export const VALUE_SCALE = { ...makeScale([245, 147, 34], [8, 119, 189]), sqrt: false };
+export const GRAD_SCALE = { ...makeScale([123, 50, 148], [0, 136, 55]), sqrt: true };
 
-/** The table index of v on a symmetric scale [−max, max], clamped. */
-export function lutIndex(v, max) {
+/**
+ * The table index of v on a symmetric scale [−max, max], clamped. Gradient scales are square-root scales
+ * (`sqrt`): gradients span orders of magnitude between layers, and on a linear scale all but the largest
+ * would look grey. The sign is never changed, so hue always tells the sign.
+ */
+export function lutIndex(v, max, sqrt = false) {
   if (!(max > 0) || !Number.isFinite(v)) return 128;
-  const k = Math.round((v / max) * 127.5 + 127.5);
+  let t = v / max;
+  if (sqrt) t = t < 0 ? -Math.sqrt(-t) : Math.sqrt(t);
+  const k = Math.round(t * 127.5 + 127.5);
   return k < 0 ? 0 : k > 255 ? 255 : k;
 }
 
@@ -45,11 +51,14 @@ export function maxAbs(data) {
 /** Fill `out` (Uint32Array of pixels) with the scale's colours of `data` on [−max, max]. */
 export function mapToPixels(data, max, scale, out, alpha = 255) {
   const lut = scale.u32;
-  const s = max > 0 ? 127.5 / max : 0;
+  const s = max > 0 ? 1 / max : 0;
   const a = (alpha & 255) << 24;
   const keepAlpha = alpha === 255;
+  const sqrt = scale.sqrt;
   for (let i = 0; i < data.length; i++) {
-    let k = Math.round(data[i] * s + 127.5);
+    let t = data[i] * s;
+    if (sqrt) t = t < 0 ? -Math.sqrt(-t) : Math.sqrt(t);
+    let k = Math.round(t * 127.5 + 127.5);
     if (!(k >= 0)) k = k < 0 ? 0 : 128; // NaN → grey
     else if (k > 255) k = 255;
     out[i] = keepAlpha ? lut[k] : (lut[k] & 0x00ffffff) | a;

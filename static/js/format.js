@@ -34,3 +34,8 @@ export function fmtEpoch(n) {
 export function fmtPct(v) {
   return v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)} %`;
 }
+
+/** Set an element's text only when it changes (a write, even of the same text, costs a layout). */
+export function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}

@@ -72,7 +72,8 @@ export function connectRun(store, runId, { onSnapshot } = {}) {
       }
       case "state":
         if (!sameRun()) return;
-        store.set({ run: { ...s.run, state: msg.state, reason: msg.reason || "", epoch: msg.epoch ?? s.run.epoch } });
+        // stateAt: when the stream last said the state, so that an older REST answer cannot undo it
+        store.set({ run: { ...s.run, state: msg.state, reason: msg.reason || "", epoch: Math.max(s.run.epoch, msg.epoch ?? 0), stateAt: performance.now() } });
         if (msg.state === "diverged" || msg.state === "failed") message("error", msg.reason || `the run ${msg.state}`);
         break;
       case "error":

@@ -57,6 +57,7 @@ function initialState() {
     messages: [], // {id, level: "error" | "info", text}
     connection: "idle", // idle | connecting | open | closed
     busy: false, // a run is being created
+    replaying: false, // the timeline is playing stored epochs back
   };
 }
 

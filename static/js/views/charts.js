@@ -1,13 +1,17 @@
 // Live charts (Plotly, served by our own server): train/test cost and accuracy per epoch, and the
 // per-layer norms ‖δˡ‖ and ‖∂C/∂Wˡ‖ (log scale) that show vanishing or exploding gradients.
 // Plotly's extendTraces costs 20–60 ms a call here, so the curves are extended at most 10 times a second
-// with every point that arrived since, and a history beyond 10 000 points is thinned.
+// with every point that arrived since, and a history beyond 10 000 points is thinned. On a slow machine
+// an update can take far longer than that, so the pause between updates adapts to what the last one cost
+// (at most BUDGET of the main thread), keeping the network diagram fluid.
 
-import { fmt, fmtPct } from "../format.js";
+import { fmt, fmtPct, setText } from "../format.js";
 import { shownSnapshot } from "../state.js";
 
 const PLOTLY_URL = "/static/vendor/plotly.min.js";
 const MIN_INTERVAL = 100; // ms between chart updates (≤ 10 Hz)
+const MAX_INTERVAL = 2000;
+const BUDGET = 0.15; // share of the main thread the charts may take: the diagram comes first
 const THIN_ABOVE = 10000;
 const LAYER_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79"];
 const OVERLAY_COLORS = ["#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79"];
@@ -41,9 +45,9 @@ function thin(points) {
 function costTraces(points, s) {
   const x = pick(points, (p) => p.epoch);
   const traces = [
-    { name: "train cost", x, y: pick(points, (p) => p.train_cost), line: { color: "#0877bd", width: 2 } },
-    { name: "test cost", x, y: pick(points, (p) => p.test_cost), line: { color: "#f59322", width: 2 } },
-    { name: "test accuracy", x, y: pick(points, (p) => p.accuracy), yaxis: "y2", line: { color: "#2ca02c", width: 1.5, dash: "dot" } },
+    { name: "train", x, y: pick(points, (p) => p.train_cost), line: { color: "#0877bd", width: 2 } },
+    { name: "test", x, y: pick(points, (p) => p.test_cost), line: { color: "#f59322", width: 2 } },
+    { name: "test acc. (right)", x, y: pick(points, (p) => p.accuracy), yaxis: "y2", line: { color: "#2ca02c", width: 1.5, dash: "dot" } },
   ];
   Object.entries(s.overlays).forEach(([id, o], k) => {
     if (s.run && id === s.run.id) return;
@@ -74,21 +78,22 @@ function scrubShape(s) {
 function costLayout(s) {
   const classification = s.run ? s.run.task === "classification" : true;
   return {
-    margin: { l: 46, r: classification ? 40 : 12, t: 8, b: 30 }, height: 210, font: FONT,
+    margin: { l: 46, r: classification ? 40 : 12, t: 24, b: 30 }, height: 220, font: FONT,
     paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff", showlegend: true,
-    legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", font: { size: 10 } },
-    xaxis: { title: { text: "epoch", standoff: 4 }, zeroline: false, automargin: true },
+    legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom", font: { size: 10 }, itemwidth: 30, entrywidth: 70 },
+    xaxis: { title: { text: "epoch", standoff: 4 }, zeroline: false, automargin: true, rangemode: "nonnegative" },
     yaxis: { title: { text: "cost" }, type: s.view.logScale ? "log" : "linear", exponentformat: "e", automargin: true },
-    yaxis2: { overlaying: "y", side: "right", range: [0, 1.02], visible: classification, tickformat: ".0%", showgrid: false },
+    yaxis2: { overlaying: "y", side: "right", range: [0, 1.02], visible: classification, tickformat: ".0%", showgrid: false,
+      tickmode: "array", tickvals: [0, 0.5, 1], title: { text: "accuracy", standoff: 2 } },
     shapes: scrubShape(s), uirevision: s.run ? s.run.id : "none", hovermode: "x unified",
   };
 }
 
 function normLayout(s) {
   return {
-    margin: { l: 46, r: 12, t: 8, b: 30 }, height: 170, font: FONT, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff",
-    legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", font: { size: 10 } },
-    xaxis: { title: { text: "epoch", standoff: 4 }, automargin: true },
+    margin: { l: 46, r: 12, t: 36, b: 30 }, height: 180, font: FONT, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff",
+    legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom", font: { size: 10 }, itemwidth: 30, entrywidth: 90 },
+    xaxis: { title: { text: "epoch", standoff: 4 }, automargin: true, rangemode: "nonnegative" },
     yaxis: { type: "log", exponentformat: "e", automargin: true }, shapes: scrubShape(s),
     uirevision: s.run ? s.run.id : "none", hovermode: "x unified",
   };
@@ -106,11 +111,17 @@ export function mountCharts(root, actions) {
   let timer = 0;
   let drawn = { key: "", len: 0, shapeKey: "" };
   let lastFull = 0;
+  let interval = MIN_INTERVAL;
 
-  loadPlotly().then((p) => {
+  // Plotly is 4.8 MB of script: load it after the page, so the diagram is up and training first.
+  const load = () => loadPlotly().then((p) => {
     P = p;
+    root.classList.remove("charts-loading");
     actions.requestFrame();
   }, (err) => actions.message("error", err.message));
+  root.classList.add("charts-loading");
+  if (document.readyState === "complete") setTimeout(load, 0);
+  else window.addEventListener("load", () => setTimeout(load, 0), { once: true });
 
   function later(ms) {
     if (!timer) timer = setTimeout(() => { timer = 0; actions.requestFrame(); }, ms);
@@ -145,15 +156,15 @@ export function mountCharts(root, actions) {
     update(s) {
       const h = s.history;
       const lastP = h[h.length - 1];
-      readout.textContent = lastP
+      setText(readout, lastP
         ? `epoch ${lastP.epoch} · train cost ${fmt(lastP.train_cost)} · test cost ${fmt(lastP.test_cost)}` +
           (lastP.accuracy != null ? ` · test accuracy ${fmtPct(lastP.accuracy)} · train accuracy ${fmtPct(lastP.train_accuracy)}` : "")
-        : "no epochs yet";
-      logBox.checked = s.view.logScale;
+        : "no epochs yet");
+      if (logBox.checked !== s.view.logScale) logBox.checked = s.view.logScale;
       if (!P) return;
-      if (busy) return later(MIN_INTERVAL);
+      if (busy) return later(interval);
       const now = performance.now();
-      if (now - last < MIN_INTERVAL) return later(MIN_INTERVAL - (now - last));
+      if (now - last < interval) return later(interval - (now - last));
       const key = [s.run ? s.run.id : "", s.layerSizes.length, s.view.logScale, s.rev.overlays || 0, s.run ? s.run.task : ""].join("|");
       const shapeKey = JSON.stringify(scrubShape(s));
       let job = null;
@@ -173,6 +184,8 @@ export function mountCharts(root, actions) {
       last = now;
       job.catch((err) => actions.message("error", `chart: ${err.message}`)).finally(() => {
         busy = false;
+        const cost = performance.now() - now;
+        interval = Math.max(MIN_INTERVAL, Math.min(MAX_INTERVAL, cost / BUDGET));
         actions.requestFrame();
       });
     },

@@ -8,6 +8,7 @@ import { shownSnapshot } from "../state.js";
 
 const NS = "http://www.w3.org/1998/Math/MathML";
 const MAX_TERMS = 4;
+const MIN_INTERVAL = 200; // ms between redraws of the same selection
 
 function el(tag, ...children) {
   const node = document.createElementNS(NS, tag);
@@ -29,10 +30,14 @@ function mn(value, role, wrap = false) {
 }
 const sym = (letter, sub, layer) => msubsup(letter, String(sub), String(layer));
 const lname = (l, L) => (l === L ? "L" : String(l));
+/** A double subscript: "12", or "12,3" when an index has more than one digit. */
+const pair = (a, b) => (String(a).length > 1 || String(b).length > 1 ? `${a},${b}` : `${a}${b}`);
+/** One equation on its own line, left-aligned, scrolling sideways when it is wider than the panel. */
 function line(...children) {
-  const math = el("math", mrow(...children));
-  math.setAttribute("display", "block");
-  return math;
+  const div = document.createElement("div");
+  div.className = "eq";
+  div.append(el("math", mrow(...children)));
+  return div;
 }
 
 /** σ'(z) from z and a = σ(z), as the core computes it (activations.py). */
@@ -78,7 +83,7 @@ function neuronBlocks(sel, snap, s) {
   const title = l === L ? `Output neuron ${J}` : `Neuron ${J} of hidden layer ${l}`;
   out.push(para(`${title} (σ = ${act}) for the probe example #${snap.probe_index}.`));
   // forward: z = Σᵢ aᵢ wᵢⱼ + bⱼ, a = σ(z)
-  out.push(line(sym("z", J, ln), mo("="), mrow(el("munder", mo("∑"), mi("i")), sym("a", "i", l - 1 === 0 ? "0" : String(l - 1)), sym("w", `i${J}`, ln)),
+  out.push(line(sym("z", J, ln), mo("="), mrow(el("munder", mo("∑"), mi("i")), sym("a", "i", l - 1 === 0 ? "0" : String(l - 1)), sym("w", pair("i", J), ln)),
     mo("+"), sym("b", J, ln), mo("="), mn(z, "z"), mo(","), el("mspace"), sym("a", J, ln), mo("="), mi("σ"), paren(sym("z", J, ln)), mo("="), mn(a, "a")));
   if (l === L) {
     const y = val(snap, "y", j);
@@ -100,7 +105,7 @@ function neuronBlocks(sel, snap, s) {
     let sum = 0;
     for (let k = 0; k < nNext; k++) sum += W.data[j * nNext + k] * val(snap, `delta${l + 1}`, k);
     const ln1 = lname(l + 1, L);
-    out.push(line(sym("δ", J, ln), mo("="), paren(el("munder", mo("∑"), mi("k")), sym("w", `${J}k`, ln1), sym("δ", "k", ln1)),
+    out.push(line(sym("δ", J, ln), mo("="), paren(el("munder", mo("∑"), mi("k")), sym("w", pair(J, "k"), ln1), sym("δ", "k", ln1)),
       mo("⊙"), mi("σ′"), paren(sym("z", J, ln))));
     const terms = [];
     const shown = nNext <= MAX_TERMS + 1 ? [...Array(nNext).keys()] : [0, 1, 2, nNext - 1];
@@ -113,8 +118,8 @@ function neuronBlocks(sel, snap, s) {
     out.push(line(mo("="), mn(sum, "sum", true), mo("·"), mn(sp, "sigma-prime", true), mo("="), mn(delta, "delta")));
     out.push(para(`Sum over the ${nNext} neurons k of layer ${l + 1}; σ′(z) = ${PRIME_TEXT[act] || "?"} (σ′ of this layer's own z).`, "note"));
   }
-  out.push(line(mfracD("C", sym("b", J, ln)), mo("="), sym("δ", J, ln), mo("="), mn(delta, "delta"), mtext(" (probe), "),
-    mn(val(snap, `db${l}`, j), "db"), mtext(" (batch mean)")));
+  out.push(line(mfracD("C", sym("b", J, ln)), mo("="), sym("δ", J, ln), mo("="), mn(delta, "delta"), mtext("\u00a0(probe),\u2003"),
+    mn(val(snap, `db${l}`, j), "db"), mtext("\u00a0(batch mean)")));
   return out;
 }
 
@@ -138,19 +143,19 @@ function edgeBlocks(sel, snap, s) {
   const delta = val(snap, `delta${l}`, j);
   const eta = snap.learning_rate ?? (s.run ? s.run.config.learning_rate : NaN);
   const cfg = s.run ? s.run.config : {};
-  const wij = sym("w", `${I}${J}`, ln);
+  const wij = () => sym("w", pair(I, J), ln); // a fresh node per use: a DOM node lives in one place only
   const out = [para(`Weight from neuron ${I} of layer ${l - 1} to neuron ${J} of layer ${l}.`)];
   out.push(para("Probe example (one example x):", "sub"));
-  out.push(line(el("mfrac", mrow(mi("∂"), msub("C", "x")), mrow(mi("∂"), wij)), mo("="), sym("a", I, lp), sym("δ", J, ln),
+  out.push(line(el("mfrac", mrow(mi("∂"), msub("C", "x")), mrow(mi("∂"), wij())), mo("="), sym("a", I, lp), sym("δ", J, ln),
     mo("="), mn(aPrev, "a-prev", true), mo("·"), mn(delta, "delta", true), mo("="), mn(aPrev * delta, "probe-grad")));
   const nEx = s.data ? Math.min(1024, s.data.train.y.length) : null;
   out.push(para(`Average over the training set${nEx ? ` (n = ${nEx})` : ""}:`, "sub"));
   const reg = cfg.regularization && cfg.regularization_rate > 0
-    ? [mo("+"), mi("λ"), cfg.regularization === "l1" ? mrow(mi("sign"), paren(wij)) : wij] : [];
-  out.push(line(mfracD("C", wij), mo("="), el("mfrac", mn(1), mi("n")), el("munder", mo("∑"), mi("x")),
+    ? [mo("+"), mi("λ"), cfg.regularization === "l1" ? mrow(mi("sign"), paren(wij())) : wij()] : [];
+  out.push(line(mfracD("C", wij()), mo("="), el("mfrac", mn(1), mi("n")), el("munder", mo("∑"), mi("x")),
     sym("a", I, lp), paren(mi("x")), sym("δ", J, ln), paren(mi("x")), ...reg, mo("="), mn(dW, "dW")));
   out.push(para("Gradient descent (the update subtracts):", "sub"));
-  out.push(line(wij, mo("←"), wij, mo("−"), mi("η"), mfracD("C", wij), mo("="), mn(w, "w"), mo("−"), mn(eta, "eta"),
+  out.push(line(wij(), mo("←"), wij(), mo("−"), mi("η"), mfracD("C", wij()), mo("="), mn(w, "w"), mo("−"), mn(eta, "eta"),
     mo("·"), mn(dW, "dW", true), mo("="), mn(w - eta * dW, "w-new")));
   if (cfg.optimizer === "momentum") out.push(para(`With momentum (μ = ${cfg.momentum}) the step also carries the velocity: v ← μv − η ∂C/∂w, w ← w + v.`, "note"));
   out.push(para("Training takes this step on each mini-batch's average, not the whole set's.", "note"));
@@ -162,17 +167,31 @@ export function mountInspector(root, actions) {
   const head = root.querySelector(".inspector-head");
   root.querySelector(".inspector-close").addEventListener("click", () => actions.select(null));
   let drawnKey = "";
+  let drawnSel = "";
+  let drawnAt = 0;
+  let timer = 0;
+  let shownSel = null;
   return {
     update(s) {
       const snap = shownSnapshot(s);
       const sel = s.selection;
       const key = [JSON.stringify(sel), s.rev.live, s.rev.scrub, s.following, s.rev.run, s.rev.data, snap ? snap.epoch : -1].join("|");
       if (key === drawnKey) return;
+      // numbers that change 30 times a second cannot be read: while training, at most 5 updates a second
+      const selKey = JSON.stringify(sel);
+      const now = performance.now();
+      if (selKey === drawnSel && now - drawnAt < MIN_INTERVAL) {
+        if (!timer) timer = setTimeout(() => { timer = 0; actions.requestFrame(); }, MIN_INTERVAL - (now - drawnAt));
+        return;
+      }
       drawnKey = key;
+      drawnSel = selKey;
+      drawnAt = now;
       root.classList.toggle("empty", !sel);
       if (!sel || !snap || !snap.tensors.W1) {
         head.textContent = "Equation inspector";
-        body.replaceChildren(para("Click a neuron or an edge of the network to see its backpropagation equation with the live numbers."));
+        body.replaceChildren(para("Press play (or the space bar) to train. Click a neuron or an edge of the network to "
+          + "see its backpropagation equation with the live numbers; hover for the values."));
         return;
       }
       const valid = sel.kind === "neuron" ? sel.l < s.layerSizes.length && sel.j < s.layerSizes[sel.l]
@@ -185,6 +204,12 @@ export function mountInspector(root, actions) {
       head.textContent = `${sel.kind === "neuron" ? "δ of a neuron" : "∂C/∂w of a weight"} · ${where}`;
       body.replaceChildren(...(sel.kind === "neuron" ? neuronBlocks(sel, snap, s) : edgeBlocks(sel, snap, s)));
       body.dataset.epoch = String(snap.epoch);
+      if (sel !== shownSel) {
+        shownSel = sel;
+        // bring the equation into view (instantly: a smooth scroll would move targets under the pointer)
+        const r = root.getBoundingClientRect();
+        if (r.bottom > window.innerHeight + 4 || r.top < 0) root.scrollIntoView({ block: "nearest" });
+      }
       body.dataset.batch = String(snap.batch || 0);
     },
   };

@@ -3,10 +3,11 @@
 // inspect, and the legends of its three colour scales.
 
 import { GRAD_SCALE, VALUE_SCALE, drawLegendBar } from "../colors.js";
-import { fmt } from "../format.js";
+import { fmt, setText } from "../format.js";
 import { shownSnapshot, tensor } from "../state.js";
 import { computeLayout, hitTest } from "./network_layout.js";
-import { NetworkRenderer, edgeWidth } from "./network_draw.js";
+import { NetworkRenderer } from "./network_draw.js";
+import { edgeWidth } from "./network_edges.js";
 
 const $ = (root, sel) => root.querySelector(sel);
 
@@ -35,7 +36,7 @@ export function mountNetwork(root, actions) {
 
   const resize = () => {
     const w = Math.floor(wrap.clientWidth);
-    const h = Math.round(Math.max(280, Math.min(500, w * 0.62)));
+    const h = Math.round(Math.max(260, Math.min(480, w * 0.55)));
     const d = window.devicePixelRatio || 1;
     if (w === cssW && h === cssH && d === dpr) return;
     cssW = w;
@@ -102,18 +103,18 @@ export function mountNetwork(root, actions) {
   function legends() {
     const g = renderer.legend;
     const weight = g.edgeColor === "weight";
-    $(root, ".legend-edge .lo").textContent = fmt(-g.edgeMax);
-    $(root, ".legend-edge .hi").textContent = fmt(g.edgeMax);
-    $(root, ".legend-edge .what").textContent = weight ? "edge colour: weight w" : "edge colour: ∂C/∂w";
+    setText($(root, ".legend-edge .lo"), fmt(-g.edgeMax));
+    setText($(root, ".legend-edge .hi"), fmt(g.edgeMax));
+    setText($(root, ".legend-edge .scale-note"), weight ? "linear" : "√ scale");
     const bar = $(root, ".legend-edge canvas");
     if (bar.dataset.scale !== g.edgeColor) {
       drawLegendBar(bar, weight ? VALUE_SCALE : GRAD_SCALE);
       bar.dataset.scale = g.edgeColor;
     }
     const batch = g.deltaMode === "batch";
-    $(root, ".legend-delta .lo").textContent = batch ? "0" : fmt(-g.deltaMax);
-    $(root, ".legend-delta .hi").textContent = fmt(g.deltaMax);
-    $(root, ".legend-delta .what").textContent = batch ? "ring: mean |δ| over the batch" : "ring: δ of the probe example";
+    setText($(root, ".legend-delta .lo"), batch ? "0" : fmt(-g.deltaMax));
+    setText($(root, ".legend-delta .hi"), fmt(g.deltaMax));
+
   }
 
   return {
@@ -128,7 +129,7 @@ export function mountNetwork(root, actions) {
       }
       const snap = shownSnapshot(s);
       const usable = snap && snapMatches(snap, s.layerSizes) ? snap : null;
-      const key = [sizesKey, cssW, cssH, dpr, s.rev.live, s.rev.scrub, s.following, s.view.edgeColor, s.view.deltaMode,
+      const key = [sizesKey, cssW, cssH, dpr, s.rev.live, s.rev.scrub, s.rev.data, s.following, s.view.edgeColor, s.view.deltaMode,
         JSON.stringify(s.selection), JSON.stringify(hover), usable ? usable.epoch : -1].join("|");
       tooltip(usable);
       if (key === drawnKey) return;
@@ -140,8 +141,8 @@ export function mountNetwork(root, actions) {
         inputNames: s.data ? s.data.feature_names : null,
       });
       frames++;
-      $(root, ".edge-color").value = s.view.edgeColor;
-      $(root, ".delta-mode").value = s.view.deltaMode;
+      if ($(root, ".edge-color").value !== s.view.edgeColor) $(root, ".edge-color").value = s.view.edgeColor;
+      if ($(root, ".delta-mode").value !== s.view.deltaMode) $(root, ".delta-mode").value = s.view.deltaMode;
       legends();
     },
     /** Geometry for tests and benchmarks (CSS px relative to the canvas). */
@@ -176,6 +177,22 @@ export function mountNetwork(root, actions) {
     benchEmpty() {
       ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
       ctx.clearRect(0, 0, cssW, cssH);
+      return ctx.getImageData(0, 0, 1, 1).data[3];
+    },
+    /** A fixed reference scene (the benchmark's yardstick): 1 000 thin lines in one path, 100 squares. */
+    benchReference() {
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.clearRect(0, 0, cssW, cssH);
+      ctx.strokeStyle = "#0877bd";
+      ctx.lineWidth = 1 / dpr;
+      ctx.beginPath();
+      for (let k = 0; k < 1000; k++) {
+        ctx.moveTo(10, (k * 7) % cssH);
+        ctx.lineTo(cssW - 10, (k * 13) % cssH);
+      }
+      ctx.stroke();
+      ctx.fillStyle = "#f59322";
+      for (let k = 0; k < 100; k++) ctx.fillRect((k * 37) % cssW, (k * 53) % cssH, 20, 20);
       return ctx.getImageData(0, 0, 1, 1).data[3];
     },
   };

@@ -1,15 +1,12 @@
 // Draws one frame of the network diagram from a layout and a decoded snapshot.
 //
-// Costs measured on this machine's software canvas decide the technique (see the page issue): one stroke
-// per edge for a few hundred edges; beyond that 1-device-pixel lines grouped into 33 colour buckets, one
-// path per bucket; weight matrices and wide layers as ImageData through a 256-entry lookup table, redone
-// only when the snapshot or the colouring changes.
+// Weight matrices and wide layers are ImageData through a 256-entry lookup table, redone only when the
+// snapshot or the colouring changes; edges are drawn by network_edges.js.
 
 import { GRAD_SCALE, VALUE_SCALE, lutIndex, mapToPixels, maxAbs } from "../colors.js";
 import { tensor } from "../state.js";
+import { drawEdges, edgeWidth } from "./network_edges.js";
 
-const PER_EDGE_LIMIT = 1500;
-const BUCKETS = 16; // per sign
 const BOUNDED = new Set(["tanh", "sigmoid", "softmax"]);
 
 function makeCanvas(w, h) {
@@ -27,12 +24,6 @@ function imageOf(prev, data, width, height, max, scale) {
   mapToPixels(data, max, scale, new Uint32Array(img.data.buffer));
   ctx.putImageData(img, 0, 0);
   return c;
-}
-
-/** Playground's edge width: |w| ∈ [0, 5] → 1 … 10 px. */
-export function edgeWidth(w) {
-  const a = Math.min(5, Math.abs(w));
-  return 1 + (9 * a) / 5;
 }
 
 export class NetworkRenderer {
@@ -88,7 +79,7 @@ export class NetworkRenderer {
     ctx.font = "11px system-ui, sans-serif";
     for (const gap of layout.gaps) {
       if (gap.matrix) this.drawMatrix(ctx, gap, snap, prep);
-      else this.drawEdges(ctx, layout, gap, snap, prep, opts.dpr);
+      else drawEdges(ctx, gap, snap, prep, opts.dpr);
     }
     for (const layer of layout.layers) {
       if (layer.wide) this.drawStrip(ctx, layer, prep);
@@ -120,54 +111,6 @@ export class NetworkRenderer {
       if (layer.wide) ctx.fillRect(layer.x, layer.y0, layout.strip, layer.y1 - layer.y0);
       else for (let j = 0; j < layer.n; j++) ctx.fillRect(layer.x, layer.ys[j], layout.s, layout.s);
     }
-  }
-
-  drawEdges(ctx, layout, gap, snap, prep, dpr) {
-    const color = tensor(snap, `${prep.colorName}${gap.l}`);
-    const W = tensor(snap, `W${gap.l}`);
-    if (!color || !W) return;
-    const E = gap.edges;
-    const n = E.length / 4;
-    const css = prep.scale.css;
-    const max = prep.edgeMax;
-    const cd = color.data;
-    if (n <= PER_EDGE_LIMIT) {
-      for (let e = 0; e < n; e++) {
-        const k = e * 4;
-        ctx.strokeStyle = css[lutIndex(cd[e], max)];
-        ctx.lineWidth = edgeWidth(W.data[e]);
-        ctx.beginPath();
-        ctx.moveTo(E[k], E[k + 1]);
-        ctx.lineTo(E[k + 2], E[k + 3]);
-        ctx.stroke();
-      }
-      return;
-    }
-    // thousands of edges: one thin path per colour bucket, weakest first so strong gradients stay on top
-    const buckets = Array.from({ length: 2 * BUCKETS + 1 }, () => []);
-    const s = max > 0 ? BUCKETS / max : 0;
-    for (let e = 0; e < n; e++) {
-      let b = Math.round(cd[e] * s);
-      b = b < -BUCKETS ? -BUCKETS : b > BUCKETS ? BUCKETS : b || 0;
-      buckets[b + BUCKETS].push(e);
-    }
-    ctx.lineWidth = 1 / dpr;
-    for (let m = 0; m <= BUCKETS; m++) {
-      for (const b of m === 0 ? [0] : [-m, m]) {
-        const list = buckets[b + BUCKETS];
-        if (!list.length) continue;
-        ctx.strokeStyle = css[lutIndex(b / BUCKETS, 1)];
-        ctx.globalAlpha = 0.35 + (0.65 * m) / BUCKETS;
-        ctx.beginPath();
-        for (const e of list) {
-          const k = e * 4;
-          ctx.moveTo(E[k], E[k + 1]);
-          ctx.lineTo(E[k + 2], E[k + 3]);
-        }
-        ctx.stroke();
-      }
-    }
-    ctx.globalAlpha = 1;
   }
 
   drawMatrix(ctx, gap, snap, prep) {
@@ -237,7 +180,7 @@ export class NetworkRenderer {
         ctx.fillRect(x, y, s, s);
       }
       if (lp.delta) {
-        ctx.strokeStyle = GRAD_SCALE.css[lutIndex(lp.delta.data[j], prep.deltaMax)];
+        ctx.strokeStyle = GRAD_SCALE.css[lutIndex(lp.delta.data[j], prep.deltaMax, true)];
         ctx.lineWidth = ring;
         ctx.strokeRect(x - ring / 2 - 1, y - ring / 2 - 1, s + ring + 2, s + ring + 2);
       } else {
@@ -302,7 +245,7 @@ export class NetworkRenderer {
     ctx.lineWidth = (W ? edgeWidth(W.data[e]) : 1) + width * 2;
     ctx.stroke();
     if (c) {
-      ctx.strokeStyle = prep.scale.css[lutIndex(c.data[e], prep.edgeMax)];
+      ctx.strokeStyle = prep.scale.css[lutIndex(c.data[e], prep.edgeMax, prep.scale.sqrt)];
       ctx.lineWidth = W ? edgeWidth(W.data[e]) : 1;
       ctx.stroke();
     }

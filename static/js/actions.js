@@ -1,0 +1,268 @@
+// What the controls do: REST calls to the server and the stream, written into the store. Views call these;
+// they never talk to the server or the socket themselves.
+
+import { api } from "./api.js";
+import { writeHash } from "./hash.js";
+import { connectRun } from "./socket.js";
+import { DEFAULT_CONFIG, LIVE_KEYS, isRunning, isTerminal, withMessage } from "./state.js";
+import { createTimeTravel } from "./timetravel.js";
+
+const CONFIG_KEYS = Object.keys(DEFAULT_CONFIG);
+
+/** Only the page's config keys of a run's (resolved) config. */
+function pageConfig(runConfig) {
+  const out = {};
+  for (const k of CONFIG_KEYS) out[k] = k in runConfig ? runConfig[k] : DEFAULT_CONFIG[k];
+  return out;
+}
+
+export function createActions(store, { requestFrame }) {
+  const get = () => store.state;
+  let stream = null;
+  let draft = null; // a run this page created unstarted and has not trained yet
+  let resetTimer = 0;
+  let pendingStart = false;
+
+  const message = (level, text) => {
+    store.set({ messages: withMessage(get().messages, level, text) });
+    if (level === "info") {
+      const id = get().messages[get().messages.length - 1].id;
+      setTimeout(() => dismiss(id), 6000);
+    }
+  };
+  const dismiss = (id) => store.set({ messages: get().messages.filter((m) => m.id !== id) });
+  const fail = (err) => message("error", err.message || String(err));
+  const { refreshEpochs, scrubTo, goLive, replay, stopReplay } = createTimeTravel(store, fail);
+  const hash = () => writeHash(get().config, get().run ? get().run.id : null);
+  /**
+   * Merge a Run from a REST answer to a request sent at `sentAt`. The stream may already be further along:
+   * epochs never go back, and a state the stream reported after the request was sent wins.
+   */
+  const setRun = (run, sentAt = 0) => {
+    const cur = get().run;
+    if (!cur || !run || cur.id !== run.id) return;
+    const next = { ...cur, ...run, epoch: Math.max(cur.epoch, run.epoch) };
+    if ((cur.stateAt || 0) > sentAt) {
+      next.state = cur.state;
+      next.reason = cur.reason;
+    }
+    store.set({ run: next });
+  };
+
+  async function refreshRuns() {
+    try {
+      store.set({ runs: await api.listRuns(20, 0) });
+    } catch (err) {
+      fail(err);
+    }
+  }
+
+  async function loadData(runId) {
+    try {
+      const data = await api.data(runId);
+      if (get().run && get().run.id === runId) store.set({ data });
+    } catch (err) {
+      fail(err);
+    }
+  }
+
+  /** Show a run: reset what belonged to the previous one, connect its stream, fetch its data. */
+  function show(run, { adoptConfig }) {
+    stopReplay();
+    if (stream) stream.close();
+    const patch = {
+      run, layerSizes: run.layer_sizes, activations: run.activations, grid: null, history: [], live: null, scrub: null,
+      following: true, timeline: { epochs: [], index: -1, loading: false }, data: null, selection: null,
+    };
+    if (adoptConfig) patch.config = pageConfig(run.config);
+    store.set(patch);
+    stream = connectRun(store, run.id);
+    hash();
+    loadData(run.id);
+  }
+
+  async function openRun(id) {
+    try {
+      const run = await api.getRun(id);
+      draft = null;
+      show(run, { adoptConfig: true });
+      store.set({ runName: run.name });
+      refreshRuns();
+    } catch (err) {
+      fail(err);
+      throw err;
+    }
+  }
+
+  async function newRun({ start }) {
+    clearTimeout(resetTimer);
+    const s = get();
+    store.set({ busy: true });
+    const old = s.run;
+    try {
+      const run = await api.createRun({ ...s.config, name: s.runName, start });
+      if (draft && old && draft === old.id && old.epoch === 0 && !isRunning(s)) api.deleteRun(old.id).catch(() => {});
+      draft = start ? null : run.id;
+      show(run, { adoptConfig: false });
+    } catch (err) {
+      fail(err);
+    } finally {
+      store.set({ busy: false });
+      refreshRuns();
+    }
+  }
+
+  async function control(action) {
+    const s = get();
+    if (!s.run) return;
+    draft = null;
+    const sentAt = performance.now();
+    try {
+      setRun(await api.control(s.run.id, action), sentAt);
+    } catch (err) {
+      fail(err);
+    }
+  }
+
+  const actions = {
+    requestFrame,
+    message,
+    dismiss,
+    refreshRuns,
+    refreshEpochs,
+    openRun: (id) => openRun(id).catch(() => {}),
+    newRun,
+    scrubTo,
+    userScrub: (index) => {
+      stopReplay();
+      return scrubTo(index);
+    },
+    goLive,
+    replay,
+    setView: (patch) => store.set({ view: { ...get().view, ...patch } }),
+    select: (selection) => store.set({ selection }),
+
+    /** Change the setup: the learning rate and speed apply live; anything else makes a new run. */
+    setConfig(patch) {
+      const s = get();
+      const config = { ...s.config, ...patch };
+      if ("dataset" in patch && patch.dataset !== s.config.dataset) {
+        const a = s.datasets.find((d) => d.name === s.config.dataset);
+        const b = s.datasets.find((d) => d.name === patch.dataset);
+        if (!a || !b || a.task !== b.task || a.n_classes !== b.n_classes) {
+          config.output_activation = null; // let the server pick the output and cost for the new task
+          config.cost = null;
+        }
+        config.n_samples = null;
+      }
+      store.set({ config });
+      hash();
+      const live = Object.keys(patch).every((k) => LIVE_KEYS.includes(k));
+      if (live && s.run && !isTerminal(s.run.state)) {
+        const body = {};
+        for (const k of Object.keys(patch)) body[k] = patch[k];
+        const sentAt = performance.now();
+        api.patch(s.run.id, body).then((run) => setRun(run, sentAt), fail);
+        return;
+      }
+      if (live) return;
+      // coalesce a burst of changes (clicking + several times) into one new run
+      pendingStart = pendingStart || isRunning(s);
+      clearTimeout(resetTimer);
+      resetTimer = setTimeout(() => {
+        const start = pendingStart;
+        pendingStart = false;
+        newRun({ start });
+      }, 250);
+    },
+
+    setRunName(name) {
+      store.set({ runName: name });
+      const s = get();
+      const sentAt = performance.now();
+      if (s.run) api.patch(s.run.id, { name }).then((run) => { setRun(run, sentAt); refreshRuns(); }, fail);
+    },
+
+    togglePlay() {
+      const s = get();
+      if (get().busy) return;
+      if (!s.run || isTerminal(s.run.state)) return newRun({ start: true });
+      if (!s.following) goLive();
+      return control(isRunning(s) ? "pause" : "resume");
+    },
+
+    /** One epoch (or one mini-batch) forward and backward, then pause. */
+    async step(unit) {
+      const s = get();
+      if (!s.run || s.busy) return;
+      if (isTerminal(s.run.state)) {
+        message("error", `this run is ${s.run.state}; press reset to start a new one`);
+        return;
+      }
+      if (!s.following) goLive();
+      draft = null;
+      try {
+        if (isRunning(s)) {
+          const t = performance.now();
+          setRun(await api.control(s.run.id, "pause"), t);
+        }
+        const t = performance.now();
+        setRun(await api.step(s.run.id, unit), t);
+      } catch (err) {
+        fail(err);
+      }
+    },
+
+    /** A new run with the same setup: the same seed gives the same initial weights. */
+    reset: () => newRun({ start: false }),
+
+    setProbe(index) {
+      const s = get();
+      if (!s.run) return;
+      const sentAt = performance.now();
+      api.patch(s.run.id, { probe_index: index }).then((run) => setRun(run, sentAt), fail);
+    },
+
+    async toggleOverlay(id, on) {
+      const overlays = { ...get().overlays };
+      if (!on) {
+        delete overlays[id];
+        store.set({ overlays });
+        return;
+      }
+      try {
+        const [{ points }, run] = await Promise.all([api.history(id), api.getRun(id)]);
+        store.set({ overlays: { ...get().overlays, [id]: { name: run.name || run.id, points } } });
+      } catch (err) {
+        fail(err);
+      }
+    },
+
+    async deleteRun(id) {
+      try {
+        await api.deleteRun(id);
+        if (draft === id) draft = null;
+        const overlays = { ...get().overlays };
+        delete overlays[id];
+        store.set({ overlays });
+        if (get().run && get().run.id === id) await newRun({ start: false });
+      } catch (err) {
+        fail(err);
+      }
+      refreshRuns();
+    },
+
+    async uploadCsv(form) {
+      try {
+        const info = await api.uploadCsv(form);
+        const label = form.get("name") || info.name;
+        store.set({ datasets: [...get().datasets.filter((d) => d.name !== info.name), { ...info, label: info.description || `${label} (CSV)` }] });
+        message("info", `uploaded ${label}: ${info.default_samples ?? "?"} rows, ${info.input_dim} features, ${info.task}`);
+        actions.setConfig({ dataset: info.name });
+      } catch (err) {
+        fail(err);
+      }
+    },
+  };
+  return actions;
+}

@@ -1,0 +1,140 @@
+// Wires the page: one store, the views (each with an idempotent update(state)), one frame loop that
+// calls them at most once per animation frame, keyboard shortcuts, and the first run.
+
+import { createActions } from "./actions.js";
+import { api } from "./api.js";
+import { readHash } from "./hash.js";
+import { createStore, shownSnapshot } from "./state.js";
+import { mountCharts } from "./views/charts.js";
+import { mountControls } from "./views/controls.js";
+import { mountData } from "./views/data.js";
+import { mountInspector } from "./views/inspector.js";
+import { mountLayers } from "./views/layers.js";
+import { mountMessages } from "./views/messages.js";
+import { mountNetwork } from "./views/network.js";
+import { mountRuns } from "./views/runs.js";
+import { mountTimeline } from "./views/timeline.js";
+
+const LABELS = {
+  circle: "Circle", xor: "Exclusive or", gauss: "Gaussian", spiral: "Spiral", moons: "Moons",
+  plane: "Plane", multi_gauss: "Multi-Gaussian", digits: "Digits 8×8",
+};
+
+const store = createStore();
+let frame = 0;
+let views = [];
+const requestFrame = () => {
+  if (!frame) frame = requestAnimationFrame(render);
+};
+function render() {
+  frame = 0;
+  const s = store.state;
+  for (const v of views) v.update(s);
+}
+store.subscribe(requestFrame);
+
+const actions = createActions(store, { requestFrame });
+const byId = (id) => document.getElementById(id);
+const network = mountNetwork(byId("network-panel"), actions);
+const dataView = mountData(byId("data-panel"), actions);
+views = [
+  mountControls(document.body, actions),
+  mountLayers(byId("layer-editor"), actions),
+  network,
+  mountInspector(byId("inspector"), actions),
+  mountTimeline(byId("timeline"), actions),
+  dataView,
+  mountCharts(byId("charts-panel"), actions),
+  mountRuns(byId("runs-panel"), actions),
+  mountMessages(byId("messages"), actions),
+];
+
+// Follow-up work when the open run changes state (the runs list, the stored epochs), and a fresh list of
+// stored epochs every few seconds while it trains, for the time-travel scrubber.
+let seen = "";
+let epochsAt = 0;
+store.subscribe((s) => {
+  const key = s.run ? `${s.run.id}:${s.run.state}` : "";
+  if (key !== seen) {
+    seen = key;
+    if (s.run) {
+      actions.refreshRuns();
+      actions.refreshEpochs();
+      epochsAt = performance.now();
+    }
+  } else if (s.run && s.run.state === "running" && performance.now() - epochsAt > 3000) {
+    epochsAt = performance.now();
+    actions.refreshEpochs();
+  }
+});
+
+// Keyboard: space = play/pause, → = step an epoch (not while typing in a field).
+document.addEventListener("keydown", (ev) => {
+  const t = ev.target;
+  const typing = t instanceof HTMLElement && (t.isContentEditable || ["INPUT", "SELECT", "TEXTAREA", "BUTTON"].includes(t.tagName));
+  if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
+  if (ev.key === " " && !typing) {
+    ev.preventDefault();
+    actions.togglePlay();
+  } else if (ev.key === "ArrowRight" && !typing) {
+    ev.preventDefault();
+    actions.step(ev.shiftKey ? "batch" : "epoch");
+  } else if (ev.key === "Escape") {
+    actions.select(null);
+  }
+});
+
+// A read-only hook for the end-to-end tests and the render benchmark.
+Object.defineProperty(window, "__bpv", {
+  value: Object.freeze({
+    network: () => network.debug(),
+    shown: () => {
+      const snap = shownSnapshot(store.state);
+      return snap ? { epoch: snap.epoch, batch: snap.batch, probe_index: snap.probe_index } : null;
+    },
+    run: () => (store.state.run ? { ...store.state.run } : null),
+    dataPoint: (k) => dataView.debugPoint(k),
+    replaying: () => store.state.replaying,
+    historyLength: () => store.state.history.length,
+    view: () => ({ ...store.state.view, following: store.state.following }),
+    /** Sample the value of a tensor element of the shown snapshot. */
+    value: (name, index) => {
+      const snap = shownSnapshot(store.state);
+      const t = snap && snap.tensors[name];
+      return t ? t.data[index] : null;
+    },
+    counters: () => ({ snapshots: store.state.rev.live || 0, frames: network.debug() ? network.debug().frames : 0 }),
+    benchFrame: () => network.benchFrame(),
+    benchEmpty: () => network.benchEmpty(),
+    benchReference: () => network.benchReference(),
+  }),
+});
+
+window.addEventListener("hashchange", () => {
+  const { config, run } = readHash();
+  const s = store.state;
+  if (run && (!s.run || s.run.id !== run)) actions.openRun(run);
+  else if (JSON.stringify(config) !== JSON.stringify(s.config)) actions.setConfig(config);
+});
+
+async function start() {
+  const { config, run } = readHash();
+  store.set({ config });
+  try {
+    const { items } = await api.datasets();
+    store.set({ datasets: items.map((d) => ({ ...d, label: LABELS[d.name] || (d.name.startsWith("csv:") ? d.description : d.name) })) });
+  } catch (err) {
+    actions.message("error", `could not list the datasets: ${err.message}`);
+  }
+  if (run) {
+    try {
+      await actions.openRun(run);
+      if (store.state.run) return;
+    } catch {
+      /* reported; fall back to a fresh run */
+    }
+  }
+  await actions.newRun({ start: false });
+}
+
+start();

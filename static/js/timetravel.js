@@ -1,0 +1,92 @@
+// Time travel: the stored epochs of the open run (GET …/snapshots), a snapshot fetched as the same
+// binary frame the stream sends (GET …/snapshots/{epoch}?format=binary), going back to live, and replay.
+
+import { api } from "./api.js";
+import { decodeSnapshot } from "./socket.js";
+
+export function createTimeTravel(store, fail) {
+  const get = () => store.state;
+  const scrubJob = { busy: false, next: -1 };
+  let epochsAt = 0;
+
+  let pending = null; // the request in flight: callers wait for it rather than starting another
+
+  /** Fetch the list of stored epochs (at most every 300 ms unless forced; joins a request in flight). */
+  function refreshEpochs(force = false) {
+    const s = get();
+    if (!s.run) return Promise.resolve();
+    if (pending) return pending;
+    if (!force && performance.now() - epochsAt < 300) return Promise.resolve();
+    epochsAt = performance.now();
+    const runId = s.run.id;
+    pending = api.snapshots(runId).then(({ epochs }) => {
+      if (get().run && get().run.id === runId) store.set({ timeline: { ...get().timeline, epochs } });
+    }, fail).finally(() => {
+      pending = null;
+    });
+    return pending;
+  }
+
+  function goLive() {
+    stopReplay();
+    store.set({ following: true, scrub: null, timeline: { ...get().timeline, loading: false } });
+  }
+
+  let replaying = null; // {stop} while a replay runs
+  function stopReplay() {
+    if (!replaying) return;
+    replaying.stop = true;
+    replaying = null;
+    store.set({ replaying: false });
+  }
+
+  /** Play the stored epochs back from the first, about 150 frames, then stay at the last. */
+  async function replay() {
+    if (replaying) return stopReplay();
+    const s = get();
+    if (!s.run) return;
+    await refreshEpochs(true);
+    const epochs = get().timeline.epochs;
+    if (!epochs.length) return;
+    const token = { stop: false };
+    replaying = token;
+    store.set({ replaying: true });
+    const stride = Math.max(1, Math.ceil(epochs.length / 150));
+    for (let i = 0; !token.stop; i = Math.min(i + stride, epochs.length - 1)) {
+      await scrubTo(i);
+      await new Promise((r) => setTimeout(r, 40));
+      if (i === epochs.length - 1) break;
+    }
+    if (replaying === token) stopReplay();
+  }
+
+  async function scrubTo(index) {
+    const s = get();
+    if (!s.run) return;
+    if (!s.timeline.epochs.length) await refreshEpochs();
+    const epochs = get().timeline.epochs;
+    if (!epochs.length) return;
+    index = Math.max(0, Math.min(epochs.length - 1, index));
+    store.set({ following: false, timeline: { ...get().timeline, index, loading: true } });
+    scrubJob.next = index;
+    if (scrubJob.busy) return; // the newest request wins once the one in flight returns
+    scrubJob.busy = true;
+    const runId = s.run.id;
+    try {
+      while (scrubJob.next >= 0) {
+        const k = scrubJob.next;
+        scrubJob.next = -1;
+        const buf = await api.snapshotBinary(runId, epochs[k]);
+        if (!get().run || get().run.id !== runId || get().following) break;
+        store.set({ scrub: decodeSnapshot(buf), timeline: { ...get().timeline, loading: scrubJob.next >= 0 } });
+      }
+    } catch (err) {
+      fail(err);
+    } finally {
+      scrubJob.busy = false;
+      if (!get().following) store.set({ timeline: { ...get().timeline, loading: false } });
+    }
+  }
+
+  return { refreshEpochs, scrubTo, goLive, replay, stopReplay };
+}

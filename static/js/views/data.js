@@ -1,0 +1,192 @@
+// The data panel. 2-D data: the points (train filled, test outlined, coloured by label) over the output
+// decision heatmap, as Playground; click a point to make it the probe. Images (digits): sample images with
+// predictions and a confusion matrix. Regression: prediction vs target. Other classification: confusion.
+
+import { CLASS_COLORS, VALUE_SCALE, classColor, lutIndex, mapToPixels, maxAbs } from "../colors.js";
+import { fmt, fmtPct, setText } from "../format.js";
+import { shownSnapshot, tensor } from "../state.js";
+import { drawConfusion, drawRegression, drawSamples, predictedClasses, sizeCanvas } from "./predictions.js";
+
+const HEAT_ALPHA = 160; // Playground's heatmap alpha (of 255)
+
+function hexToRgb(hex) {
+  const v = parseInt(hex.slice(1), 16);
+  return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
+}
+
+/** The output heatmap as an image: value scale for one output, class colours (argmax) for several. */
+function heatImage(grid, outAct, task, prev) {
+  const [k, G] = grid.shape;
+  const c = prev && prev.width === G ? prev : new OffscreenCanvas(G, G);
+  const ctx = c.getContext("2d");
+  const img = ctx.createImageData(G, G);
+  const px = new Uint32Array(img.data.buffer);
+  if (k === 1) {
+    let data = grid.data;
+    let max = 1;
+    if (outAct === "sigmoid") data = data.map((v) => 2 * v - 1);
+    else if (task === "regression" || !["tanh", "softmax"].includes(outAct)) max = Math.max(1e-9, maxAbs(data));
+    mapToPixels(data, max, VALUE_SCALE, px, HEAT_ALPHA);
+  } else {
+    const rgb = CLASS_COLORS.map(hexToRgb);
+    for (let p = 0; p < G * G; p++) {
+      let best = 0;
+      for (let j = 1; j < k; j++) if (grid.data[j * G * G + p] > grid.data[best * G * G + p]) best = j;
+      const [r, g, b] = rgb[best % rgb.length];
+      px[p] = ((HEAT_ALPHA << 24) | (b << 16) | (g << 8) | r) >>> 0;
+    }
+  }
+  ctx.putImageData(img, 0, 0);
+  return c;
+}
+
+/** The data points (train filled with a white rim, test with a dark rim) and the probe's ring, on a canvas. */
+function drawDots(d, size, dpr, toX, toY, showTest, probe) {
+  const c = new OffscreenCanvas(Math.round(size * dpr), Math.round(size * dpr));
+  const ctx = c.getContext("2d");
+  ctx.scale(dpr, dpr);
+  const reg = d.task === "regression";
+  const yMax = reg ? Math.max(1e-9, ...d.train.y.map(Math.abs)) : 1;
+  const color = (y) => (reg ? VALUE_SCALE.css[lutIndex(y, yMax)] : classColor(Math.round(y), d.n_classes));
+  const dot = (p, y, stroke) => {
+    ctx.beginPath();
+    ctx.arc(toX(p[0]), toY(p[1]), 3, 0, 2 * Math.PI);
+    ctx.fillStyle = color(y);
+    ctx.fill();
+    ctx.strokeStyle = stroke;
+    ctx.stroke();
+  };
+  ctx.lineWidth = 1;
+  d.train.X.forEach((p, k) => dot(p, d.train.y[k], "#fff"));
+  if (showTest) d.test.X.forEach((p, k) => dot(p, d.test.y[k], "#222"));
+  const pp = d.train.X[probe];
+  if (pp) {
+    ctx.lineWidth = 2.5;
+    ctx.strokeStyle = "#111";
+    ctx.beginPath();
+    ctx.arc(toX(pp[0]), toY(pp[1]), 8, 0, 2 * Math.PI);
+    ctx.stroke();
+  }
+  return c;
+}
+
+export function mountData(root, actions) {
+  const plane = root.querySelector("canvas.plane");
+  const caption = root.querySelector(".data-caption");
+  const samples = root.querySelector("canvas.samples");
+  const confusion = root.querySelector("canvas.confusion");
+  const regression = root.querySelector("canvas.regression");
+  const showTest = root.querySelector(".show-test");
+  showTest.addEventListener("change", () => actions.setView({ showTest: showTest.checked }));
+  let drawnKey = "";
+  let heat = null;
+  let geom = null; // {size, extent}
+  let current = null;
+  let width = 0;
+  let dots = { key: "", canvas: null }; // the points, drawn once per data/size/probe and reused per frame
+  new ResizeObserver(() => {
+    width = Math.max(200, root.clientWidth - 24);
+    actions.requestFrame();
+  }).observe(root);
+
+  plane.addEventListener("click", (ev) => {
+    if (!geom || !current || !current.data) return;
+    const r = plane.getBoundingClientRect();
+    const px = ev.clientX - r.left;
+    const py = ev.clientY - r.top;
+    const { toX, toY } = geom;
+    let best = -1;
+    let bestD = 100; // within 10 px
+    current.data.train.X.forEach((p, k) => {
+      const d = (toX(p[0]) - px) ** 2 + (toY(p[1]) - py) ** 2;
+      if (d < bestD) {
+        bestD = d;
+        best = k;
+      }
+    });
+    if (best >= 0) actions.setProbe(best);
+  });
+
+  function drawPlane(s, snap, width) {
+    const size = Math.min(width, 320);
+    const ctx = sizeCanvas(plane, size, size);
+    const [x0, x1, y0, y1] = s.grid.extent;
+    const toX = (x) => ((x - x0) / (x1 - x0)) * size;
+    const toY = (y) => ((y1 - y) / (y1 - y0)) * size;
+    geom = { toX, toY };
+    const L = s.layerSizes.length - 1;
+    const grid = tensor(snap, `grid${L}`);
+    if (grid) {
+      heat = heatImage(grid, s.activations[L - 1], s.run.task, heat);
+      ctx.imageSmoothingEnabled = true;
+      ctx.drawImage(heat, 0, 0, size, size);
+    }
+    const d = s.data;
+    if (!d) return;
+    const probe = snap ? snap.probe_index : s.run.config.probe_index;
+    const dpr = window.devicePixelRatio || 1;
+    const key = [s.rev.data, size, dpr, s.view.showTest, probe].join("|");
+    if (dots.key !== key) dots = { key, canvas: drawDots(d, size, dpr, toX, toY, s.view.showTest, probe) };
+    ctx.drawImage(dots.canvas, 0, 0, size, size);
+    ctx.fillStyle = "rgba(0,0,0,0.55)";
+    ctx.font = "10px system-ui, sans-serif";
+    ctx.textAlign = "left";
+    ctx.fillText(fmt(x0), 3, size - 4);
+    ctx.textAlign = "right";
+    ctx.fillText(`${fmt(x1)}  x₁ →`, size - 3, size - 4);
+    ctx.textAlign = "left";
+    ctx.fillText(`↑ x₂  ${fmt(y1)}`, 3, 11);
+  }
+
+  return {
+    /** Where training point k is drawn, in page coordinates (tests). */
+    debugPoint(k) {
+      if (!geom || !current || !current.data || !current.data.train.X[k]) return null;
+      const r = plane.getBoundingClientRect();
+      const p = current.data.train.X[k];
+      return { x: r.left + geom.toX(p[0]), y: r.top + geom.toY(p[1]) };
+    },
+    update(s) {
+      current = s;
+      const snap = shownSnapshot(s);
+      if (!width) width = Math.max(200, root.clientWidth - 24);
+      const key = [s.rev.live, s.rev.scrub, s.following, s.rev.data, s.rev.grid, s.view.showTest, width, s.run && s.run.id].join("|");
+      if (showTest.checked !== s.view.showTest) showTest.checked = s.view.showTest;
+      if (key === drawnKey) return;
+      drawnKey = key;
+      const d = s.data;
+      const twoD = !!s.grid && !!s.run;
+      const images = !!d && !!d.image_shape;
+      const outputs = tensor(snap, "test_outputs");
+      const reg = s.run && s.run.task === "regression";
+      plane.hidden = !twoD; // (re-setting the same boolean is not a DOM mutation)
+      root.querySelector(".show-test-label").hidden = !twoD;
+      if (twoD) drawPlane(s, snap, width);
+      samples.hidden = !(images && outputs);
+      confusion.hidden = !(d && outputs && !reg && !twoD);
+      regression.hidden = !(d && outputs && reg);
+      const notes = [];
+      if (!s.run) notes.push("No run yet.");
+      else if (!d) notes.push("Loading the run's data…");
+      if (d && outputs) {
+        const outAct = s.activations[s.activations.length - 1];
+        if (reg) {
+          const rmse = drawRegression(regression, width, d.test.y, outputs);
+          notes.push(`Prediction vs target on ${outputs.shape[0]} test examples; RMSE ${fmt(rmse)}.`);
+        } else {
+          const pred = predictedClasses(outputs, outAct);
+          if (images) {
+            const r = drawSamples(samples, width, d, pred);
+            notes.push(`First ${r.shown} test images with the predicted class (${r.wrong} wrong, framed red).`);
+          }
+          if (!twoD) {
+            const acc = drawConfusion(confusion, width, d.class_names, d.test.y, pred);
+            notes.push(`Confusion matrix: accuracy ${fmtPct(acc)}.`);
+          }
+        }
+      }
+      if (twoD && d) notes.push(`${d.train.y.length} training points (white outline)${s.view.showTest ? `, ${d.test.y.length} test points (dark outline)` : ""}; the ring marks the probe example — click a point to probe it.`);
+      setText(caption, notes.join(" "));
+    },
+  };
+}

@@ -1,0 +1,50 @@
+// Time travel: a scrubber over the epochs the server stored, which redraws the diagram, heatmaps and
+// inspector at that epoch, and a "live" button to follow the run again.
+
+import { setText } from "../format.js";
+import { shownSnapshot } from "../state.js";
+
+export function mountTimeline(root, actions) {
+  const slider = root.querySelector(".scrubber");
+  const label = root.querySelector(".scrub-label");
+  const live = root.querySelector(".live-btn");
+  const replay = root.querySelector(".replay-btn");
+  replay.addEventListener("click", () => actions.replay());
+  let drawnKey = "";
+
+  const grab = () => actions.refreshEpochs();
+  slider.addEventListener("pointerdown", grab);
+  slider.addEventListener("focus", grab);
+  slider.addEventListener("input", () => actions.userScrub(Number(slider.value)));
+  live.addEventListener("click", () => actions.goLive());
+
+  return {
+    update(s) {
+      const t = s.timeline;
+      const snap = shownSnapshot(s);
+      const key = [s.rev.timeline, s.following, s.rev.scrub, s.rev.run, s.replaying, snap ? snap.epoch : -1].join("|");
+      if (key === drawnKey) return;
+      drawnKey = key;
+      const n = t.epochs.length;
+      // live: the thumb sits at the right end even before the list of stored epochs is fetched
+      const max = String(Math.max(s.following ? 1 : 0, n - 1));
+      if (slider.max !== max) slider.max = max;
+      slider.disabled = !s.run;
+      if (s.following && !s.replaying) {
+        if (document.activeElement !== slider && slider.value !== slider.max) slider.value = slider.max;
+        const epoch = snap ? snap.epoch : s.run ? s.run.epoch : 0;
+        setText(label, `live · epoch ${epoch}${snap && snap.batch ? ` + ${snap.batch} batch${snap.batch > 1 ? "es" : ""}` : ""}`);
+      } else {
+        slider.value = String(Math.max(0, t.index));
+        const want = t.epochs[t.index];
+        const at = snap ? snap.epoch : want;
+        setText(label, t.loading ? `loading epoch ${want}…` : `epoch ${at} of ${s.run ? s.run.epoch : "?"} (stored ${t.index + 1}/${n})`);
+      }
+      setText(replay, s.replaying ? "■ stop" : "⟲ replay");
+      replay.setAttribute("aria-pressed", String(s.replaying));
+      live.classList.toggle("active", s.following);
+      live.setAttribute("aria-pressed", String(s.following));
+      root.classList.toggle("travelling", !s.following);
+    },
+  };
+}

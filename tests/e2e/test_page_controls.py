@@ -1,0 +1,266 @@
+"""Pause, step, reset, time travel, CSV upload, the digits and a 784-128-64-10 net, runs overlay, errors."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from e2e_helpers import open_page, settle, shot, wait_drawn, wait_state
+
+
+def shown_tensor(p, name: str, n: int) -> np.ndarray:
+    values = p.evaluate("([name, n]) => Array.from({length: n}, (_, k) => window.__bpv.value(name, k))", [name, n])
+    return np.array(values, dtype=np.float32)
+
+
+def test_pause_step_scrub_and_reset(page, server):
+    p, watch = page
+    p.click("#play")
+    wait_state(p, "running")
+    p.wait_for_function("() => window.__bpv.run().epoch >= 8", timeout=30_000)
+    p.click("#play")
+    wait_state(p, "paused")
+    e0 = settle(p)["epoch"]
+    time.sleep(1.0)
+    assert p.evaluate("window.__bpv.run().epoch") == e0, "a paused run does not train"
+    # step one epoch, then one mini-batch
+    p.click("#step")
+    p.wait_for_function("e => window.__bpv.shown().epoch === e + 1 && window.__bpv.shown().batch === 0", arg=e0)
+    p.click("#step-batch")
+    p.wait_for_function("e => window.__bpv.shown().batch === 1", arg=e0)
+    assert "+ 1 batch" in p.inner_text(".scrub-label")
+    run_id = p.evaluate("window.__bpv.run().id")
+    # time travel to the first stored epoch: the diagram shows that epoch's weights
+    p.focus(".scrubber")
+    p.wait_for_function("() => Number(document.querySelector('.scrubber').max) > 0")
+    p.keyboard.press("Home")
+    p.wait_for_function("() => !window.__bpv.view().following && window.__bpv.shown().epoch === 0")
+    _, t0 = server.snapshot(run_id, 0)
+    np.testing.assert_array_equal(shown_tensor(p, "W1", 8), t0["W1"].ravel())
+    assert "epoch 0 of" in p.inner_text(".scrub-label")
+    p.keyboard.press("ArrowRight")  # the next stored epoch (the slider has focus, so this is not "step")
+    p.wait_for_function("() => window.__bpv.shown().epoch > 0")
+    assert p.evaluate("window.__bpv.run().epoch") == e0 + 1
+    p.keyboard.press("Home")
+    p.wait_for_function("() => window.__bpv.shown().epoch === 0")
+    p.mouse.move(1, 1)
+    time.sleep(0.3)
+    shot(p, "06-time-travel.png")
+    p.click(".live-btn")
+    p.wait_for_function("e => window.__bpv.view().following && window.__bpv.shown().epoch === e + 1", arg=e0)
+    # reset: a new run, same seed, so the same initial weights
+    p.click("#reset")
+    p.wait_for_function("id => window.__bpv.run() && window.__bpv.run().id !== id", arg=run_id)
+    wait_drawn(p)
+    p.wait_for_function("() => window.__bpv.shown().epoch === 0 && window.__bpv.run().state === 'paused'")
+    np.testing.assert_array_equal(shown_tensor(p, "W1", 8), t0["W1"].ravel())
+    assert watch.errors() == []
+
+
+def test_csv_upload_with_a_bad_row_shows_the_message(page, server):
+    p, watch = page
+    p.click(".upload summary")
+    bad = b"x1,x2,label\n1,2,a\n3,abc,b\n4,5,a\n6,7,b\n8,9,a\n"
+    p.set_input_files("#upload-form input[type=file]",
+                      files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": bad}])
+    p.click("#upload-form button[type=submit]")
+    alert = p.locator(".message.error")
+    alert.wait_for()
+    text = alert.inner_text()
+    assert "line 3" in text and "x2" in text and "'abc' is not a number" in text, text
+    assert p.locator(".message.error").get_attribute("role") == "alert"
+    # the message can be dismissed
+    p.click(".message.error .message-close")
+    p.wait_for_function("() => !document.querySelector('.message.error')")
+    # a good file becomes the dataset of a new run
+    rows = "\n".join(f"{x:.3f},{y:.3f},{'in' if x * x + y * y < 4 else 'out'}"
+                     for x, y in np.random.default_rng(0).uniform(-4, 4, (60, 2)))
+    p.set_input_files("#upload-form input[type=file]",
+                      files=[{"name": "ring.csv", "mimeType": "text/csv", "buffer": f"a,b,label\n{rows}\n".encode()}])
+    p.fill("#upload-form [name=name]", "ring")
+    old = p.evaluate("window.__bpv.run().id")
+    p.click("#upload-form button[type=submit]")
+    p.wait_for_function("id => window.__bpv.run().id !== id && "
+                        "window.__bpv.run().config.dataset.startsWith('csv:')", arg=old)
+    wait_drawn(p)
+    assert p.evaluate("window.__bpv.run().layer_sizes") == [2, 4, 2, 1]
+    assert "ring" in p.locator("[data-key=dataset] option:checked").inner_text()
+    assert watch.errors(ignore=("Failed to load resource",)) == []
+
+
+def test_digits_render_with_predictions(browser, server):
+    p, watch = open_page(browser, server, hash="#dataset=digits&layers=32&lr=0.1&batch=32&speed=auto")
+    try:
+        assert p.evaluate("window.__bpv.run().layer_sizes") == [64, 32, 10]
+        p.click("#play")
+        p.wait_for_function("() => window.__bpv.run().epoch >= 5", timeout=60_000)
+        p.click("#play")
+        wait_state(p, "paused")
+        settle(p)
+        net = p.evaluate("window.__bpv.network()")
+        assert [(m["rows"], m["cols"]) for m in net["matrices"]] == [(64, 32)]  # the 64 inputs are a strip
+        assert len([e for e in net["edges"] if e["l"] == 2]) == 320
+        p.wait_for_selector("canvas.samples:not([hidden])")
+        p.wait_for_selector("canvas.confusion:not([hidden])")
+        caption = p.inner_text(".data-caption")
+        assert "test images" in caption and "accuracy" in caption
+        assert p.locator("canvas.plane").is_hidden()
+        p.wait_for_function("() => document.querySelector('.cost-chart .main-svg') !== null")
+        time.sleep(0.5)
+        shot(p, "04-digits.png", full_page=True)
+        assert watch.errors() == []
+    finally:
+        p.context.close()
+
+
+def mnist_like_csv(n: int = 240, seed: int = 0) -> str:
+    """784 pixel columns and a label 0–9: class c lights up band c of a 28×28 image, plus noise."""
+    rng = np.random.default_rng(seed)
+    header = ",".join(f"p{k}" for k in range(784)) + ",label"
+    lines = [header]
+    for r in range(n):
+        c = r % 10
+        img = rng.uniform(0, 0.3, (28, 28))
+        img[c * 2 + 4: c * 2 + 7, 4:24] += 0.7
+        lines.append(",".join(f"{v:.2f}" for v in img.ravel()) + f",{c}")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_784_128_64_10_net_renders(browser, server):
+    info = server.upload_csv(mnist_like_csv(), name="bands28")
+    assert info["input_dim"] == 784
+    p, watch = open_page(browser, server, hash=f"#dataset={info['name']}&layers=128,64&lr=0.1&batch=16&speed=auto")
+    try:
+        assert p.evaluate("window.__bpv.run().layer_sizes") == [784, 128, 64, 10]
+        p.click("#play")
+        p.wait_for_function("() => window.__bpv.run().epoch >= 3", timeout=90_000)
+        p.click("#play")
+        wait_state(p, "paused", timeout=30_000)
+        settle(p)
+        net = p.evaluate("window.__bpv.network()")
+        assert [(m["rows"], m["cols"]) for m in net["matrices"]] == [(784, 128), (128, 64), (64, 10)]
+        assert net["edges"] == []
+        m = net["matrices"][0]
+        # the W¹ heatmap has been painted: not the page's white
+        colours = p.evaluate("""m => {
+            const ctx = document.querySelector('canvas.net').getContext('2d');
+            const w = Math.round(m.x1 - m.x0) - 4;
+            const d = ctx.getImageData(Math.round(m.x0) + 2, Math.round(m.y0) + 2, w, 20).data;
+            let n = 0;
+            for (let k = 0; k < d.length; k += 4) {
+              if (d[k + 3] > 0 && !(d[k] > 250 && d[k + 1] > 250 && d[k + 2] > 250)) n++;
+            }
+            return n; }""", m)
+        assert colours > 100
+        # a click on a matrix cell inspects that weight
+        box = net["canvas"]
+        p.mouse.click(box["left"] + (m["x0"] + m["x1"]) / 2, box["top"] + (m["y0"] + m["y1"]) / 2)
+        p.wait_for_selector(".inspector-body mn[data-role=w-new]")
+        assert "of layer 0 to neuron" in p.inner_text(".inspector-body")
+        p.wait_for_selector("canvas.confusion:not([hidden])")
+        shot(p, "07-wide-784.png")
+        assert watch.errors() == []
+    finally:
+        p.context.close()
+
+
+def test_runs_list_open_and_overlay(browser, server):
+    ids = []
+    for name in ("slow lr", "fast lr"):
+        lr = 0.01 if name == "slow lr" else 0.3
+        run = server.send("POST", "/api/runs", {"name": name, "learning_rate": lr, "epochs": 40, "speed": None})
+        ids.append(run["id"])
+    for rid in ids:
+        for _ in range(200):
+            if server.get(f"/api/runs/{rid}")["state"] == "done":
+                break
+            time.sleep(0.1)
+    p, watch = open_page(browser, server)
+    try:
+        p.click(".runs-refresh")
+        for rid in ids:
+            p.locator(f".run-row[data-run-id='{rid}'] .overlay-box").check()
+        p.wait_for_function("() => document.querySelector('.cost-chart .main-svg') && "
+                            "document.querySelector('.cost-chart').data.length >= 5", timeout=30_000)
+        names = p.evaluate("document.querySelector('.cost-chart').data.map(t => t.name)")
+        assert any("slow lr" in n for n in names) and any("fast lr" in n for n in names)
+        p.locator(f".run-row[data-run-id='{ids[1]}'] .open-run").click()
+        p.wait_for_function("id => window.__bpv.run().id === id", arg=ids[1])
+        p.wait_for_function("() => window.__bpv.historyLength() >= 40")
+        assert p.locator("[data-key=learning_rate]").input_value() == "0.3"
+        assert f"run={ids[1]}" in p.url
+        p.evaluate("window.scrollTo(0, 0)")
+        time.sleep(0.5)
+        shot(p, "08-runs-overlay.png")
+        assert watch.errors() == []
+    finally:
+        p.context.close()
+
+
+def test_regression_shows_prediction_against_target(browser, server):
+    p, watch = open_page(browser, server, hash="#dataset=plane&layers=4&speed=auto")
+    try:
+        p.click("#play")
+        p.wait_for_function("() => window.__bpv.run().epoch >= 5", timeout=30_000)
+        p.wait_for_selector("canvas.regression:not([hidden])")
+        assert p.locator("canvas.plane").is_visible()
+        assert "RMSE" in p.inner_text(".data-caption")
+        assert watch.errors() == []
+    finally:
+        p.context.close()
+
+
+def test_divergence_is_a_readable_message(browser, server):
+    p, watch = open_page(browser, server, hash="#dataset=plane&layers=4&act=linear&lr=10&speed=auto")
+    try:
+        p.click("#play")
+        wait_state(p, "diverged", timeout=30_000)
+        alert = p.locator(".message.error")
+        alert.wait_for()
+        assert "learning rate" in alert.inner_text()
+        p.wait_for_function("() => document.querySelector('#run-state').textContent === 'diverged'")
+        time.sleep(0.5)  # a late REST answer must not turn it back to running
+        assert p.inner_text("#run-state") == "diverged"
+        assert watch.errors() == []
+    finally:
+        p.context.close()
+
+
+def test_probe_by_clicking_a_point_then_replay(page, server):
+    p, watch = page
+    p.click("#play")
+    p.wait_for_function("() => window.__bpv.run().epoch >= 15", timeout=30_000)
+    p.click("#play")
+    wait_state(p, "paused")
+    settle(p)
+    p.wait_for_function("() => window.__bpv.dataPoint(5) !== null")
+    pt = p.evaluate("window.__bpv.dataPoint(5)")
+    p.mouse.click(pt["x"], pt["y"])
+    # the server republishes the paused epoch's snapshot for the new probe
+    p.wait_for_function("() => window.__bpv.shown().probe_index !== 0")
+    k = p.evaluate("window.__bpv.shown().probe_index")
+    near = p.evaluate("k => window.__bpv.dataPoint(k)", k)
+    assert abs(near["x"] - pt["x"]) <= 10 and abs(near["y"] - pt["y"]) <= 10
+    run = p.evaluate("window.__bpv.run()")
+    header, t = server.snapshot(run["id"], run["epoch"])
+    assert header["probe_index"] == k
+    x = server.get(f"/api/runs/{run['id']}/data")["train"]["X"][k]
+    np.testing.assert_allclose(t["a0"], x, rtol=1e-6)
+    # the inspector follows the probe
+    d = p.evaluate("window.__bpv.network()")
+    out = next(n for n in d["neurons"] if n["l"] == 3)
+    p.mouse.click(d["canvas"]["left"] + out["x"] + 5, d["canvas"]["top"] + out["y"] + 5)
+    p.wait_for_function("k => document.querySelector('.inspector-body').textContent.includes('probe example #' + k)",
+                        arg=k)
+    # rings: batch mean |δ| instead of the probe's δ
+    p.select_option(".delta-mode", "batch")
+    p.wait_for_function("() => window.__bpv.network().legend.deltaMode === 'batch'")
+    assert p.inner_text(".legend-delta .lo") == "0"
+    # replay plays the stored epochs back from the first and stops at the last
+    p.click(".replay-btn")
+    p.wait_for_function("() => window.__bpv.replaying() && !window.__bpv.view().following")
+    p.wait_for_function("e => !window.__bpv.replaying() && window.__bpv.shown().epoch === e", arg=run["epoch"],
+                        timeout=60_000)
+    p.click(".live-btn")
+    p.wait_for_function("() => window.__bpv.view().following")
+    assert watch.errors() == []
