@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     max_samples: int = Field(100_000, ge=10)
     commit_interval: float = Field(0.25, gt=0, le=1.0)  # seconds between SQLite commits
     max_ws_message: int = Field(64 * 1024, ge=1024)
+    ws_send_timeout: float = Field(20.0, gt=0, le=3600)  # a WS client that takes no message for this long is cut off
 
     # security
     api_token: str | None = None  # when set, state-changing calls need it (Bearer / X-API-Token / "token")

@@ -49,24 +49,30 @@ class BodyLimit:
             await _too_large(send, self.limit)
             return
         seen = 0
+        started = refused = False
 
         async def counted() -> Message:
-            nonlocal seen
+            # Over the limit while it streams in (no Content-Length): answer 413 at once and tell the app the
+            # client left. (Raising instead would reach the form parser, which turns any error into a 400.)
+            nonlocal seen, refused
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _TooLarge
+                    if not started and not refused:
+                        refused = True
+                        await _too_large(send, self.limit)
+                    return {"type": "http.disconnect"}
             return message
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await _too_large(send, self.limit)
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            if refused:  # the 413 went out: whatever the app answers to the "disconnect" is dropped
+                return
+            started = True
+            await send(message)
 
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, counted, guarded)
 
 
 async def _too_large(send: Send, limit: int) -> None:

@@ -204,3 +204,28 @@ class Health(BaseModel):
 
 
 ErrorDetail = dict[str, Any] | str
+
+
+class ErrorOut(BaseModel):
+    """Every error answer. ``detail`` is the message, naming the field at fault; a validation error (422)
+    gives the list of problems there and sums them up in ``message``; a snapshot's 404 gives an object with
+    the nearest stored epochs."""
+
+    detail: str | list[dict[str, Any]] | dict[str, Any]
+    message: str | None = None
+
+
+_ERROR_TEXT = {
+    400: "The body could not be read (not UTF-8, not JSON, a broken form)",
+    401: "The API token is missing or wrong (only when the server has one)",
+    404: "No such run, dataset or stored epoch",
+    409: "Not allowed in the run's current state; the message names it",
+    413: "The request body is over the upload limit",
+    422: "Invalid input or over a limit; the message names the field",
+    429: "Too many live runs (or queued steps); the message says what to do",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error statuses a route can answer with."""
+    return {code: {"model": ErrorOut, "description": _ERROR_TEXT[code]} for code in codes}

@@ -5,6 +5,10 @@ weighted input z and the activation a = σ(z) already computed in the forward pa
 that are cheapest in terms of a (σ' = a(1 − a) for the sigmoid, 1 − a² for tanh) cost no extra
 exponentials.
 
+``into(z, out)`` computes the same σ(z), bit for bit, into a preallocated array ``out``, which may be z
+itself (the Trainer reuses its big evaluation arrays from epoch to epoch instead of allocating fresh ones),
+and returns it — or returns z itself for the identity.
+
 Softmax is not elementwise: its derivative is a Jacobian, never formed here. It is valid only as an output
 activation paired with the cross-entropy cost, where δᴸ = aᴸ − y (see ``costs.py``), so its ``prime`` is
 ``None`` and the network refuses any other use.
@@ -24,16 +28,41 @@ LEAKY_SLOPE = 0.01
 
 @dataclass(frozen=True)
 class Activation:
-    """σ and σ'. ``prime`` is None for softmax (not elementwise)."""
+    """σ and σ'. ``prime`` is None for softmax (not elementwise). ``into(z, out)``: σ(z) written into
+    ``out`` (same shape and dtype as z); None to fall back to ``fn``."""
 
     name: str
     fn: Callable[[Array], Array]
     prime: Callable[[Array, Array], Array] | None
+    into: Callable[[Array, Array], Array] | None = None
+
+    def apply(self, z: Array, out: Array | None) -> Array:
+        """σ(z), into ``out`` when one is given (the result is the same as ``fn(z)``, bit for bit)."""
+        if out is None:
+            return self.fn(z)
+        if self.into is None:
+            out[...] = self.fn(z)
+            return out
+        return self.into(z, out)
 
 
 def _sigmoid(z: Array) -> Array:
     """σ(z) = 1 / (1 + e^(−z)), computed as ½(1 + tanh(z/2)), which never overflows."""
     return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def _sigmoid_into(z: Array, out: Array) -> Array:
+    """The same operations as ``_sigmoid``, in place in ``out``."""
+    np.multiply(z, 0.5, out=out)
+    np.tanh(out, out=out)
+    out += 1.0
+    out *= 0.5
+    return out
+
+
+def _tanh_into(z: Array, out: Array) -> Array:
+    out_: Array = np.tanh(z, out=out)
+    return out_
 
 
 def _sigmoid_prime(z: Array, a: Array) -> Array:
@@ -54,6 +83,11 @@ def _relu(z: Array) -> Array:
     return out
 
 
+def _relu_into(z: Array, out: Array) -> Array:
+    out_: Array = np.maximum(z, 0, out=out)
+    return out_
+
+
 def _relu_prime(z: Array, a: Array) -> Array:
     """1 where z > 0, else 0 (0 at z = 0)."""
     return (z > 0).astype(z.dtype)
@@ -64,6 +98,14 @@ def _leaky_relu(z: Array) -> Array:
     return np.where(z > 0, z, z * LEAKY_SLOPE)
 
 
+def _leaky_relu_into(z: Array, out: Array) -> Array:
+    """The same values as ``_leaky_relu`` (z where z > 0, else 0.01 z); ``out`` may be z itself."""
+    if out is not z:
+        np.copyto(out, z)
+    np.multiply(out, LEAKY_SLOPE, out=out, where=out <= 0)  # NaN stays NaN either way
+    return out
+
+
 def _leaky_relu_prime(z: Array, a: Array) -> Array:
     """1 for z > 0, else 0.01."""
     return np.where(z > 0, 1.0, LEAKY_SLOPE).astype(z.dtype)
@@ -71,6 +113,11 @@ def _leaky_relu_prime(z: Array, a: Array) -> Array:
 
 def _linear(z: Array) -> Array:
     """Identity."""
+    return z
+
+
+def _linear_into(z: Array, out: Array) -> Array:
+    """Identity: z itself (as ``_linear``), ``out`` is not needed."""
     return z
 
 
@@ -86,17 +133,28 @@ def _softmax(z: Array) -> Array:
     return out
 
 
+def _softmax_into(z: Array, out: Array) -> Array:
+    """The same operations as ``_softmax``, in place in ``out``."""
+    np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=1, keepdims=True)
+    return out
+
+
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in (
-        Activation("sigmoid", _sigmoid, _sigmoid_prime),
-        Activation("tanh", np.tanh, _tanh_prime),
-        Activation("relu", _relu, _relu_prime),
-        Activation("leaky_relu", _leaky_relu, _leaky_relu_prime),
-        Activation("linear", _linear, _linear_prime),
+        Activation("sigmoid", _sigmoid, _sigmoid_prime, _sigmoid_into),
+        Activation("tanh", np.tanh, _tanh_prime, _tanh_into),
+        Activation("relu", _relu, _relu_prime, _relu_into),
+        Activation("leaky_relu", _leaky_relu, _leaky_relu_prime, _leaky_relu_into),
+        Activation("linear", _linear, _linear_prime, _linear_into),
     )
 }
-OUTPUT_ACTIVATIONS: dict[str, Activation] = {**ACTIVATIONS, "softmax": Activation("softmax", _softmax, None)}
+OUTPUT_ACTIVATIONS: dict[str, Activation] = {
+    **ACTIVATIONS,
+    "softmax": Activation("softmax", _softmax, None, _softmax_into),
+}
 
 HIDDEN_NAMES = tuple(ACTIVATIONS)
 OUTPUT_NAMES = tuple(OUTPUT_ACTIVATIONS)

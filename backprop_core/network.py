@@ -33,7 +33,6 @@ from . import costs as _costs
 Array = np.ndarray
 Regularization = Literal["l1", "l2"] | None
 INITS = ("auto", "xavier", "he", "uniform")
-_add_reduce = np.add.reduce  # what ndarray.sum calls, without its Python-level wrapper
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +128,27 @@ class MLP:
         """Number of weights and biases."""
         return sum(w.size + b.size for w, b in zip(self.weights, self.biases, strict=True))
 
-    def forward(self, X: Array) -> Trace:
-        """zˡ = a^{l−1} Wˡ + bˡ and aˡ = σ(zˡ) for every layer. X: (n, n_0)."""
+    def forward(self, X: Array, out: Trace | None = None) -> Trace:
+        """zˡ = a^{l−1} Wˡ + bˡ and aˡ = σ(zˡ) for every layer. X: (n, n_0).
+
+        ``out``: a Trace returned by an earlier call on as many rows, reused as the workspace — its arrays
+        are overwritten and it is returned (the numbers are the same as without it, bit for bit). The
+        Trainer passes one to avoid allocating fresh big arrays every epoch.
+        """
         a = np.asarray(X, dtype=self.dtype)
-        zs: list[Array] = []
+        # (the three lists always have one entry per layer: strict=False only saves time on small batches)
+        layers = zip(self.weights, self.biases, self.layer_activations, strict=False)
+        if out is not None:
+            zs, acts = out.zs, out.activations
+            acts[0] = a
+            for i, (W, b, act) in enumerate(layers):
+                z = np.matmul(a, W, out=zs[i])
+                z += b
+                a = acts[i + 1] = act.apply(z, acts[i + 1])
+            return out
+        zs = []
         acts = [a]
-        for W, b, act in zip(self.weights, self.biases, self.layer_activations, strict=True):
+        for W, b, act in layers:
             z = a @ W
             z += b
             a = act.fn(z)
@@ -178,12 +192,8 @@ class MLP:
         for i in range(L - 1, -1, -1):  # i = l − 1
             deltas[i] = delta
             # ∂C/∂Wˡ = (1/n) Σₓ a^{l−1}(x)ᵀ δˡ(x): with one row per example the sum is one matrix product.
-            g = acts[i].T @ delta
-            g *= inv_n
-            gw[i] = g
-            g = _add_reduce(delta, axis=0)  # ∂C/∂bˡ = (1/n) Σₓ δˡ(x)
-            g *= inv_n
-            gb[i] = g
+            gw[i] = (acts[i].T @ delta) * inv_n
+            gb[i] = delta.sum(axis=0) * inv_n  # ∂C/∂bˡ = (1/n) Σₓ δˡ(x)
             if i > 0:
                 # δˡ = ((W^{l+1})ᵀ δ^{l+1}) ⊙ σ'(zˡ). The seed's column form (W^{l+1})ᵀ δ^{l+1} is, with one
                 # row per example and Wˡ⁺¹ of shape (n_l, n_{l+1}), the row form δ^{l+1} (W^{l+1})ᵀ.

@@ -23,6 +23,7 @@ from .snapshot import EpochSnapshot
 Array = np.ndarray
 MAX_GRAD_SUBSET = 1024
 MAX_GRID_NEURONS = 32  # layers wider than this get no per-neuron grid (the page shows them as a matrix)
+MAX_WORKSPACE_BYTES = 64 * 2**20  # arrays a Trainer keeps between epochs for its evaluation passes
 
 
 class TrainerState(enum.Enum):
@@ -127,8 +128,8 @@ class Trainer:
         if not 1 <= batch_size <= dataset.n_train:
             raise ValueError(f"batch_size must be between 1 and the {dataset.n_train} training examples, "
                              f"got {batch_size}")
-        if max_epochs is not None and max_epochs < 0:
-            raise ValueError(f"max_epochs must be ≥ 0, got {max_epochs}")
+        if max_epochs is not None and max_epochs < 1:  # the first step_epoch always trains one epoch
+            raise ValueError(f"max_epochs must be ≥ 1 (or None), got {max_epochs}")
         self.net, self.dataset = net, dataset
         self.optimizer = optimizers.make(optimizer, learning_rate, momentum)
         self.batch_size = batch_size
@@ -155,6 +156,12 @@ class Trainer:
         self._batch = 0  # batches done in the current epoch
         self.state = TrainerState.RUNNING
         self.reason = ""  # why the run ended (DONE, DIVERGED)
+        # Forward passes over the same big arrays every epoch (training set, test set, gradient subset,
+        # grid) write into the arrays of the previous epoch's pass instead of fresh ones: allocating
+        # megabytes per epoch costs page faults that can double a snapshot's time (same numbers either way).
+        # At most MAX_WORKSPACE_BYTES are kept; passes beyond that allocate afresh each epoch.
+        self._workspace: dict[str, Trace] = {}
+        self._workspace_bytes = 0
 
     # -- controls -----------------------------------------------------------------------------------------
     @property
@@ -268,14 +275,35 @@ class Trainer:
             return snap
         self.state = TrainerState.DIVERGED
         where = f"epoch {self.epoch}" + (f", batch {snap.batch}" if snap.batch else "")
-        self.reason = (f"the cost became {snap.train_cost} at {where}: the learning rate "
-                       f"{self.learning_rate:g} is too high for this network")
+        if not np.isfinite(snap.train_cost):
+            what = f"the cost became {snap.train_cost}"
+        elif snap.test_cost is not None and not np.isfinite(snap.test_cost):
+            what = f"the test cost became {snap.test_cost}"
+        else:
+            what = "the network's values overflowed to NaN or ±inf"
+        self.reason = f"{what} at {where}: the learning rate {self.learning_rate:g} is too high for this network"
         return None
 
-    def _evaluate(self, X: Array, Y: Array) -> _Eval:
+    def _forward(self, X: Array, key: str) -> Trace:
+        """net.forward(X) into the workspace ``key`` (X must be the same array, or as many rows, each time)."""
+        ws = self._workspace.get(key)
+        trace = self.net.forward(X, out=ws)
+        if ws is None:
+            self._keep(key, trace)
+        return trace
+
+    def _keep(self, key: str, trace: Trace) -> None:
+        """Keep ``trace``'s arrays as the workspace ``key`` if they fit in what is left of the budget."""
+        arrays = {id(a): a.nbytes for a in trace.zs + trace.activations[1:]}  # linear layers alias z and a
+        size = sum(arrays.values())
+        if self._workspace_bytes + size <= MAX_WORKSPACE_BYTES:
+            self._workspace[key] = trace
+            self._workspace_bytes += size
+
+    def _evaluate(self, X: Array, Y: Array, key: str) -> _Eval:
         if len(X) == 0:
             return _Eval(float("nan"), None, Y, None)
-        trace = self.net.forward(X)
+        trace = self._forward(X, key)
         cost = self.net.cost(trace, Y)
         return _Eval(cost, self._accuracy(trace.output, Y), trace.output, trace)
 
@@ -293,7 +321,8 @@ class Trainer:
     def snapshot(self) -> EpochSnapshot:
         """The current state as a frozen snapshot (tensors only when snapshots are on)."""
         with np.errstate(all="ignore"):
-            train, test = self._evaluate(self.X, self.Y), self._evaluate(self.X_test, self.Y_test)
+            train = self._evaluate(self.X, self.Y, "train")
+            test = self._evaluate(self.X_test, self.Y_test, "test")
             base: dict[str, Any] = dict(
                 epoch=self.epoch, batch=self._batch, train_cost=train.cost,
                 test_cost=test.cost if len(self.X_test) else None, accuracy=test.accuracy,
@@ -302,12 +331,38 @@ class Trainer:
                 return EpochSnapshot(**base)
             return self._full_snapshot(base, train.trace, test.output[:MAX_TEST_OUTPUTS])
 
+    def _grid_activations(self, grid: Array) -> list[Array]:
+        """aˡ (G², n_l) over the grid points (G², 2) for l = 1 … L: the forward pass with σ applied in place
+        (no zˡ kept), into the arrays of the previous epoch."""
+        ws = self._workspace.get("grid")
+        a = grid
+        out: list[Array] = []
+        for i, (W, b, act) in enumerate(zip(self.net.weights, self.net.biases, self.net.layer_activations,
+                                            strict=True)):
+            z = np.matmul(a, W, out=ws.activations[i + 1] if ws else None)
+            z += b
+            a = act.apply(z, z)
+            out.append(a)
+        if ws is None:
+            self._keep("grid", Trace([], [grid, *out]))
+        return out
+
+    def _subset_rows(self, train: Trace, sub: Array) -> Trace:
+        """The gradient subset's rows of the training-set trace, copied into the "subset" workspace."""
+        ws = self._workspace.get("subset")
+        zs = [_take_rows(z, sub, ws.zs[i] if ws else None) for i, z in enumerate(train.zs)]
+        acts = [_take_rows(a, sub, ws.activations[i] if ws else None) for i, a in enumerate(train.activations)]
+        trace = Trace(zs, acts)
+        if ws is None:
+            self._keep("subset", trace)
+        return trace
+
     def _full_snapshot(self, base: dict[str, Any], train: Trace, test_outputs: Array) -> EpochSnapshot:
         net = self.net
         # The gradient reuses the training-set forward pass just done for the cost: all of it, or the
         # subset's rows of it (no second forward pass over the subset).
         sub = self._sub
-        trace = train if sub is None else Trace([z[sub] for z in train.zs], [a[sub] for a in train.activations])
+        trace = train if sub is None else self._subset_rows(train, sub)
         grads = net.backward(trace, self._sub_Y)
         p = self.probe_index
         probe_trace = net.forward(self.X[p:p + 1])
@@ -316,7 +371,7 @@ class Trainer:
         grids: list[Array] = []
         if self._grid is not None:
             G = self.grid_size
-            for l, a in enumerate(net.forward(self._grid).activations[1:], start=1):
+            for l, a in enumerate(self._grid_activations(self._grid), start=1):
                 if a.shape[1] <= MAX_GRID_NEURONS or l == len(net.weights):
                     grid_layers.append(l)
                     grids.append(_frozen(a.T.reshape(-1, G, G)))
@@ -334,6 +389,12 @@ class Trainer:
             probe_deltas=tuple(_frozen(d[0]) for d in probe_grads.deltas),
             grid_layers=tuple(grid_layers), grids=tuple(grids), test_outputs=_frozen(test_outputs),
         )
+
+
+def _take_rows(a: Array, rows: Array, out: Array | None) -> Array:
+    """a[rows], into ``out`` when given."""
+    taken: Array = a[rows] if out is None else np.take(a, rows, axis=0, out=out, mode="clip")
+    return taken
 
 
 def _frozen(a: Array) -> Array:

@@ -7,18 +7,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
-from ..schemas import DataOut, DatasetInfoOut, DatasetList, RunConfig
+from ..schemas import DataOut, DatasetInfoOut, DatasetList, RunConfig, errors
+from ..services.data import DataError
 from .deps import DataDep, Read, SettingsDep, Write
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
 
 
-@router.get("", response_model=DatasetList, dependencies=Read)
+@router.get("", response_model=DatasetList, dependencies=Read, responses=errors(401))
 def list_datasets(data: DataDep) -> dict[str, Any]:
     return {"items": data.infos()}
 
 
-@router.get("/{name}", response_model=DataOut, dependencies=Read, summary="Points of a dataset, for a preview")
+@router.get("/{name}", response_model=DataOut, dependencies=Read, responses=errors(401, 404, 422),
+            summary="Points of a dataset, for a preview")
 def preview(name: str, data: DataDep,
             noise: Annotated[float, Query(ge=0, le=0.5, allow_inf_nan=False)] = 0.0,
             train_fraction: Annotated[float, Query(ge=0.1, le=0.9, allow_inf_nan=False)] = 0.5,
@@ -28,7 +30,12 @@ def preview(name: str, data: DataDep,
         cfg = RunConfig(dataset=name, noise=noise, train_fraction=train_fraction, n_samples=n_samples, seed=seed)
     except ValueError as e:
         raise HTTPException(404, f"no dataset {name!r}") from e
-    ds = data.load(cfg)
+    try:
+        ds = data.load(cfg)
+    except DataError as e:  # an unknown name is a missing resource here, not a bad run config
+        if e.field == "dataset":
+            raise HTTPException(404, str(e)) from e
+        raise
     return {
         "name": ds.name, "task": ds.task, "n_classes": ds.n_classes, "feature_names": list(ds.feature_names),
         "class_names": list(ds.class_names), "image_shape": list(ds.image_shape) if ds.image_shape else None,
@@ -38,6 +45,7 @@ def preview(name: str, data: DataDep,
 
 
 @router.post("", status_code=201, response_model=DatasetInfoOut, dependencies=Write,
+             responses=errors(400, 401, 413, 422),
              summary="Upload a CSV (header row, numeric features, one label column)")
 async def upload(file: UploadFile, data: DataDep, settings: SettingsDep,
                  label_column: Annotated[str, Form(min_length=1, max_length=200)] = "label",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 
 from ..schemas import (
     DataOut,
+    ErrorOut,
     ExportOut,
     History,
     RunCreate,
@@ -19,6 +20,7 @@ from ..schemas import (
     SnapshotOut,
     StepRequest,
     StoredEpochs,
+    errors,
 )
 from ..services import frames
 from ..services.present import Reader, history_csv, nearest, snapshot_json
@@ -34,26 +36,26 @@ def reader(runs: RunsDep, storage: StorageDep) -> Reader:
 
 
 @router.post("", status_code=201, response_model=RunOut, dependencies=Write,
-             summary="Create a run (and start it unless start is false)")
+             responses=errors(400, 401, 413, 422, 429), summary="Create a run (and start it unless start is false)")
 async def create_run(runs: RunsDep, storage: StorageDep,
                      body: Annotated[RunCreate, Body(default_factory=RunCreate)]) -> dict[str, Any]:
     run = await run_in_threadpool(runs.create, body)
     return reader(runs, storage).out(run.id)
 
 
-@router.get("", response_model=RunList, dependencies=Read, summary="Runs, newest first")
+@router.get("", response_model=RunList, dependencies=Read, responses=errors(401, 422), summary="Runs, newest first")
 def list_runs(runs: RunsDep, storage: StorageDep, limit: Annotated[int, Query(ge=1, le=200)] = 20,
               offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> dict[str, Any]:
     items, total = reader(runs, storage).page(limit, offset)
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.get("/{run_id}", response_model=RunOut, dependencies=Read)
+@router.get("/{run_id}", response_model=RunOut, dependencies=Read, responses=errors(401, 404))
 def get_run(run_id: str, runs: RunsDep, storage: StorageDep) -> dict[str, Any]:
     return reader(runs, storage).out(run_id)
 
 
-@router.delete("/{run_id}", status_code=204, dependencies=Write)
+@router.delete("/{run_id}", status_code=204, dependencies=Write, responses=errors(401, 404))
 def delete_run(run_id: str, runs: RunsDep) -> Response:
     runs.delete(run_id)
     return Response(status_code=204)
@@ -65,7 +67,8 @@ def _action(name: str, doc: str) -> None:
         return reader(runs, storage).out(run_id)
 
     handler.__name__ = f"{name}_run"
-    router.post(f"/{{run_id}}/{name}", response_model=RunOut, dependencies=Write, summary=doc)(handler)
+    router.post(f"/{{run_id}}/{name}", response_model=RunOut, dependencies=Write, summary=doc,
+                responses=errors(401, 404, 409))(handler)
 
 
 _action("pause", "Pause a running or queued run")
@@ -74,6 +77,7 @@ _action("stop", "Stop a run for good")
 
 
 @router.post("/{run_id}/step", response_model=RunOut, dependencies=Write,
+             responses=errors(400, 401, 404, 409, 413, 422, 429),
              summary="Train one epoch or one mini-batch of a paused run")
 def step_run(run_id: str, runs: RunsDep, storage: StorageDep,
              body: Annotated[StepRequest, Body(default_factory=StepRequest)]) -> dict[str, Any]:
@@ -82,6 +86,7 @@ def step_run(run_id: str, runs: RunsDep, storage: StorageDep,
 
 
 @router.patch("/{run_id}", response_model=RunOut, dependencies=Write,
+              responses=errors(400, 401, 404, 409, 413, 422),
               summary="Change the learning rate, speed or probe while it runs; edit a weight while paused")
 def patch_run(run_id: str, body: RunPatch, runs: RunsDep, storage: StorageDep) -> dict[str, Any]:
     runs.patch(run_id, body.learning_rate, body.speed, "speed" in body.model_fields_set, body.probe_index,
@@ -90,7 +95,7 @@ def patch_run(run_id: str, body: RunPatch, runs: RunsDep, storage: StorageDep) -
 
 
 @router.get("/{run_id}/history", response_model=History, dependencies=Read,
-            responses={200: {"content": {"text/csv": {}}}})
+            responses={200: {"content": {"text/csv": {}}}, **errors(401, 404, 422)})
 def get_history(run_id: str, runs: RunsDep, storage: StorageDep,
                 format: Annotated[str, Query(pattern="^(json|csv)$")] = "json") -> Any:
     r = reader(runs, storage)
@@ -102,16 +107,17 @@ def get_history(run_id: str, runs: RunsDep, storage: StorageDep,
     return {"points": points}
 
 
-@router.get("/{run_id}/snapshots", response_model=StoredEpochs, dependencies=Read)
+@router.get("/{run_id}/snapshots", response_model=StoredEpochs, dependencies=Read, responses=errors(401, 404))
 def list_snapshots(run_id: str, runs: RunsDep, storage: StorageDep) -> dict[str, Any]:
     epochs, latest = reader(runs, storage).stored_epochs(run_id)
     return {"epochs": epochs, "latest": latest}
 
 
 @router.get("/{run_id}/snapshots/{epoch}", response_model=SnapshotOut, dependencies=Read,
-            responses={200: {"content": {"application/octet-stream": {}}},
-                       404: {"description": "not stored; detail.nearest lists the nearest stored epochs"}})
-def get_snapshot(run_id: str, epoch: int, runs: RunsDep, storage: StorageDep,
+            responses={200: {"content": {"application/octet-stream": {}}}, **errors(401, 422),
+                       404: {"model": ErrorOut, "description": "Not stored: detail.nearest lists the nearest "
+                                                               "stored epochs"}})
+def get_snapshot(run_id: str, epoch: Annotated[int, Path(ge=0, le=2**62)], runs: RunsDep, storage: StorageDep,
                  format: Annotated[str, Query(pattern="^(json|binary)$")] = "json") -> Any:
     r = reader(runs, storage)
     frame = r.frame(run_id, epoch)
@@ -124,7 +130,7 @@ def get_snapshot(run_id: str, epoch: int, runs: RunsDep, storage: StorageDep,
     return snapshot_json(frame)
 
 
-@router.get("/{run_id}/export", response_model=ExportOut, dependencies=Read,
+@router.get("/{run_id}/export", response_model=ExportOut, dependencies=Read, responses=errors(401, 404, 409),
             summary="Config and the newest weights as JSON")
 def export_run(run_id: str, runs: RunsDep, storage: StorageDep) -> Any:
     r = reader(runs, storage)
@@ -141,7 +147,7 @@ def export_run(run_id: str, runs: RunsDep, storage: StorageDep) -> Any:
     return body
 
 
-@router.get("/{run_id}/data", response_model=DataOut, dependencies=Read,
+@router.get("/{run_id}/data", response_model=DataOut, dependencies=Read, responses=errors(401, 404, 422),
             summary="The run's own training and test data (train order = probe index)")
 def get_data(run_id: str, request: Request, runs: RunsDep, storage: StorageDep, data: DataDep) -> Any:
     run = runs.runs.get(run_id)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import math
 import time
+import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,23 +30,44 @@ from ..services.runs import LimitExceeded, NotFound, RunManager
 from .deps import token_ok
 
 router = APIRouter()
-SEND_TIMEOUT = 20.0  # a client that takes longer than this to take one message is cut off
+log = logging.getLogger("backprop_viz.ws")
 FLOOD_LIMIT = 100  # messages per second a client may send
+CLOSE_WAIT = 5.0  # seconds a close frame may wait for a slow client's buffer before we give up on it
 
 
 class _Client:
-    def __init__(self, ws: WebSocket) -> None:
+    """One connection's sends: ordered by a lock, each cut off after ``timeout`` seconds (the setting
+    ``ws_send_timeout``): a send waits only while the client's buffer is full, i.e. while it does not read."""
+
+    def __init__(self, ws: WebSocket, timeout: float) -> None:
         self.ws = ws
+        self.timeout = timeout
         self.lock = asyncio.Lock()
 
     async def text(self, msg: dict[str, Any]) -> None:
-        data = json.dumps(msg, separators=(",", ":"), allow_nan=False)
-        async with self.lock:
-            await asyncio.wait_for(self.ws.send_text(data), SEND_TIMEOUT)
+        await self.raw(json.dumps(msg, separators=(",", ":"), allow_nan=False))
+
+    async def raw(self, data: str) -> None:
+        async with self.lock, asyncio.timeout(self.timeout):  # asyncio.timeout: no task per send (wait_for)
+            await self.ws.send_text(data)
 
     async def binary(self, data: bytes) -> None:
-        async with self.lock:
-            await asyncio.wait_for(self.ws.send_bytes(data), SEND_TIMEOUT)
+        async with self.lock, asyncio.timeout(self.timeout):
+            await self.ws.send_bytes(data)
+
+
+# The newest metrics message of each run, serialised once for all the clients that are at the same place.
+_METRICS: weakref.WeakKeyDictionary[Run, tuple[int, int, str]] = weakref.WeakKeyDictionary()
+
+
+def _metrics_text(run: Run, start: int, end: int) -> str:
+    cached = _METRICS.get(run)
+    if cached is not None and cached[0] == start and cached[1] == end:
+        return cached[2]
+    text = ('{"type":"metrics","points":[' + ",".join(run.points_json[start:end]) + '],"ended_at":'
+            + json.dumps(run.ended_at[end - 1]) + "}")  # the points were serialised once, by the run
+    _METRICS[run] = (start, end, text)
+    return text
 
 
 def origin_allowed(ws: WebSocket, settings: Settings) -> bool:
@@ -58,6 +81,15 @@ def origin_allowed(ws: WebSocket, settings: Settings) -> bool:
     return urlsplit(origin).netloc == ws.headers.get("host", "")
 
 
+def _read_token(ws: WebSocket) -> str | None:
+    """The token of a stream that reads need one for: ``?token=`` (browsers cannot set headers on a
+    WebSocket) or ``Authorization: Bearer`` on the handshake."""
+    auth = ws.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return ws.query_params.get("token")
+
+
 @router.websocket("/ws/runs/{run_id}")
 async def run_stream(ws: WebSocket, run_id: str) -> None:
     settings: Settings = ws.app.state.settings
@@ -66,9 +98,12 @@ async def run_stream(ws: WebSocket, run_id: str) -> None:
     if not origin_allowed(ws, settings):
         await ws.close(1008, "origin not allowed")
         return
+    if settings.token_for_reads and not token_ok(settings, _read_token(ws)):
+        await ws.close(1008, "this server needs an API token for reads: connect with ?token=<token>")
+        return
     run = runs.runs.get(run_id)
     reader = Reader(runs, ws.app.state.storage)
-    client = _Client(ws)
+    client = _Client(ws, settings.ws_send_timeout)
     try:
         if run is None:
             try:
@@ -85,14 +120,25 @@ async def run_stream(ws: WebSocket, run_id: str) -> None:
             run.hub.remove(feed)
     except (WebSocketDisconnect, asyncio.CancelledError):
         pass
-    except TimeoutError:
+    except TimeoutError:  # a send waited ws_send_timeout: the client does not read
+        client_addr = ":".join(str(p) for p in ws.client or ("?", "?"))
+        log.warning("WebSocket client %s took no message for %g s: closing it (1008)", client_addr,
+                    settings.ws_send_timeout)
         with contextlib.suppress(Exception):
-            await ws.close(1008, "client too slow: it did not read for 20 s")
+            async with asyncio.timeout(CLOSE_WAIT):  # the close frame queues behind what it did not read
+                await ws.close(1008, f"client too slow: it took no message for {settings.ws_send_timeout:g} s")
 
 
 def _hello(out: dict[str, Any], meta: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "hello", "run": out, "layer_sizes": meta["layer_sizes"],
             "activations": meta["activations"], "grid": meta.get("grid"), "history": history}
+
+
+def _with_history(hello: dict[str, Any], points_json: list[str]) -> str:
+    """``hello`` as JSON text with its ``history`` spliced in from points serialised once by the run (a long
+    run's hello would otherwise hold the event loop for json.dumps of every point)."""
+    head = json.dumps({k: v for k, v in hello.items() if k != "history"}, separators=(",", ":"), allow_nan=False)
+    return head[:-1] + ',"history":[' + ",".join(points_json) + "]}"
 
 
 async def _hello_stored(client: _Client, reader: Reader, run_id: str) -> None:
@@ -110,31 +156,42 @@ async def _follow(client: _Client, runs: RunManager, run: Run, feed: Feed, setti
     from ..services.present import live_out
 
     sent = len(run.history)
-    await client.text(_hello(live_out(run), run.meta, run.history[:sent]))
+    await client.raw(_with_history(_hello(live_out(run), run.meta, []), run.points_json[:sent]))
     seq, frame = run.frame()
     if frame:
         await client.binary(frame)
     sender = asyncio.create_task(_send_loop(client, run, feed, sent, seq))
-    try:
-        await _read(client, runs, run.id, settings)
+    reader = asyncio.create_task(_read(client, runs, run.id, settings))
+    try:  # whichever ends first ends the connection: a sender that timed out must not wait for the reader
+        done, _ = await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        sender.cancel()
-        with contextlib.suppress(BaseException):
-            await sender
+        for task in (sender, reader):
+            task.cancel()
+        for task in (sender, reader):
+            with contextlib.suppress(BaseException):
+                await task
+    for task in done:
+        exc = task.exception()
+        # A send that timed out means a client that does not read: run_stream closes it with 1008. Any other
+        # failed send means the connection is gone already (the client left, or uvicorn closed it: 1007, 1009).
+        if exc is not None and (task is reader or isinstance(exc, TimeoutError)):
+            raise exc
 
 
 async def _send_loop(client: _Client, run: Run, feed: Feed, sent: int, last_seq: int) -> None:
     while True:
         await feed.event.wait()
         feed.event.clear()
-        points = run.history[sent:]
-        if points:
-            sent += len(points)
-            await client.text({"type": "metrics", "points": points})
+        end = len(run.history)
+        if end > sent:
+            text = _metrics_text(run, sent, end)
+            sent = end
+            await client.raw(text)
         while feed.states:
             await client.text(feed.states.popleft())
         seq, _ = run.latest()
         if seq != last_seq:
+            await asyncio.sleep(0)  # let every client's metrics go out before any client's snapshot
             last_seq, frame = run.frame()
             await client.binary(frame)
 
@@ -174,7 +231,7 @@ def _error(message: str, status: int | None = None) -> dict[str, Any]:
 async def _handle(text: str, runs: RunManager, run_id: str, settings: Settings) -> dict[str, Any] | None:
     try:
         msg = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # deeply nested arrays overflow the parser's stack
         return _error("messages must be JSON objects with a 'type'", 400)
     if not isinstance(msg, dict):
         return _error("messages must be JSON objects with a 'type'", 400)

@@ -7,6 +7,7 @@ the storage writer. Other threads change the run only through the manager, under
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -45,8 +46,9 @@ class Run:
         self.train_lock = threading.Lock()  # held while the trainer steps; parameter edits take it too
         self.steps: deque[str] = deque()
         self.history: list[dict[str, Any]] = []
-        self._latest: EpochSnapshot | None = None
-        self._seq = 0
+        self.points_json: list[str] = []  # each history point serialised once, spliced into metrics and hello
+        self.ended_at: list[float] = []  # unix time each history point's epoch ended (metrics' ``ended_at``)
+        self._head: tuple[int, EpochSnapshot | None] = (0, None)  # (seq, newest snapshot), swapped atomically
         self._frame: tuple[int, bytes] = (-1, b"")
         self._frame_lock = threading.Lock()
         self._on_end = on_end
@@ -64,12 +66,12 @@ class Run:
         return self.trainer.epoch
 
     def latest(self) -> tuple[int, EpochSnapshot | None]:
-        return self._seq, self._latest
+        return self._head
 
     def frame(self) -> tuple[int, bytes]:
         """(seq, binary frame) of the newest snapshot, encoded once and shared by every client."""
         with self._frame_lock:
-            seq, snap = self._seq, self._latest
+            seq, snap = self._head
             if snap is not None and self._frame[0] != seq:
                 self._frame = (seq, frames.encode(snap))
             return self._frame
@@ -92,9 +94,11 @@ class Run:
                     if step is None and self.state is not RunState.RUNNING:
                         return
                     if step is None and self.speed:
-                        delay = next_due - time.monotonic()
-                        if delay > 0:
-                            self.cond.wait(delay)  # a pause, stop or speed change wakes us early
+                        now = time.monotonic()
+                        next_due = min(next_due, now + 1 / self.speed)  # a faster new speed applies at once
+                        delay = next_due - now
+                        if delay > 0:  # capped: Condition.wait overflows past time_t (speed 1e-300)
+                            self.cond.wait(min(delay, 3600.0))  # a pause, stop or speed change wakes us early
                             continue
                 with self.train_lock:
                     snap = self.trainer.step_batch() if step == "batch" else self.trainer.step_epoch()
@@ -129,11 +133,19 @@ class Run:
 
     def _publish(self, snap: EpochSnapshot) -> None:
         if snap.batch == 0:
-            self.history.append(frames.point(snap))
+            point = frames.point(snap)
+            # before the point: readers index both by len(history)
+            self.ended_at.append(time.time())
+            self.points_json.append(json.dumps(point, separators=(",", ":"), allow_nan=False))
+            self.history.append(point)
             if snap.epoch % self._stride() == 0:
                 self._frames.append((snap.epoch, lambda s=snap: frames.encode(s)))  # type: ignore[misc]
-        self._latest = snap
-        self._seq += 1
+        self.show(snap)
+
+    def show(self, snap: EpochSnapshot) -> None:
+        """Make ``snap`` the newest snapshot and wake the clients (also for a paused run whose probe or
+        weights were edited)."""
+        self._head = (self._head[0] + 1, snap)
         self._pending_latest = True
         self.touch()
         self.hub.wake()
@@ -147,9 +159,9 @@ class Run:
         self._flushed_points += len(points)
         out, self._frames = self._frames, []
         latest = None
-        if self._pending_latest and self._latest is not None:
+        snap = self._head[1]
+        if self._pending_latest and snap is not None:
             self._pending_latest = False
-            snap = self._latest
             latest = (snap.epoch, lambda: frames.encode(snap))
         row = {"state": self.state.value, "reason": self.reason, "epoch": self.epoch,
                "updated_at": self.updated_at, "name": self.name}

@@ -52,6 +52,19 @@ def resolve(cfg: RunConfig, dataset: Dataset) -> RunConfig:
     return cfg.model_copy(update={"output_activation": out, "cost": cost})
 
 
+def _check_float32(dataset: Dataset) -> None:
+    """An uploaded value can be a finite float64 but not a finite float32 (1e39): refuse it here rather than
+    train on ±inf."""
+    limit = float(np.finfo(np.float32).max)
+    arrays = [dataset.X_train, dataset.X_test]
+    if dataset.task == "regression":
+        arrays += [dataset.y_train, dataset.y_test]
+    peak = max((float(np.abs(a).max()) for a in arrays if a.size), default=0.0)
+    if peak > limit:
+        raise LimitExceeded(f"dtype: the dataset holds values up to {peak:.3g}, beyond float32's range "
+                            f"(±{limit:.3g}); choose dtype float64", field="dtype")
+
+
 class RunManager:
     def __init__(self, settings: Settings, storage: Storage, data: DataService,
                  loop: asyncio.AbstractEventLoop) -> None:
@@ -78,6 +91,8 @@ class RunManager:
         if cfg.n_samples is not None and cfg.n_samples > s.max_samples:
             raise LimitExceeded(f"n_samples: the limit is {s.max_samples}", field="n_samples")
         dataset = self.data.load(cfg)
+        if cfg.dtype == "float32":
+            _check_float32(dataset)
         cfg = resolve(cfg, dataset)
         assert cfg.output_activation is not None and cfg.cost is not None  # set by resolve()
         sizes = [dataset.input_dim, *cfg.hidden_layers, output_layer_size(dataset, cfg.output_activation)]
@@ -241,11 +256,7 @@ class RunManager:
         """A paused run whose probe or weights changed: publish a fresh snapshot of the same epoch."""
         with run.train_lock:
             snap = run.trainer.snapshot()
-        run._latest = snap
-        run._seq += 1
-        run._pending_latest = True
-        run.touch()
-        run.hub.wake()
+        run.show(snap)
 
     def delete(self, run_id: str) -> None:
         run = self.runs.get(run_id)

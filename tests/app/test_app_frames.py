@@ -1,0 +1,61 @@
+"""The binary snapshot frame (app/services/frames.py) against docs/protocol.md, for several layouts (the
+header's tensor list is cached per layout: it must never leak from one network into another)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from app.services import frames
+from backprop_core import MLP, Trainer, datasets
+from tests.app.helpers import check_frame_layout, expected_shapes
+
+
+def snapshots(sizes: list[int], dataset: str, n: int = 2, **kw: object) -> list[object]:
+    ds = datasets.load(dataset, n_samples=200)
+    out_act = "tanh" if sizes[-1] == 1 else "softmax"
+    cost = "quadratic" if sizes[-1] == 1 else "cross_entropy"
+    net = MLP(sizes, "tanh", out_act, cost, seed=1, **kw)  # type: ignore[arg-type]
+    tr = Trainer(net, ds, batch_size=10)
+    return [tr.snapshot(), *(tr.step_epoch() for _ in range(n)), tr.step_batch()]
+
+
+@pytest.mark.parametrize(("sizes", "dataset"), [([2, 4, 2, 1], "circle"), ([2, 1], "xor"), ([64, 40, 10], "digits"),
+                                                ([2, 40, 3, 1], "moons")])
+def test_frames_follow_the_protocol_and_round_trip(sizes: list[int], dataset: str) -> None:
+    for snap in snapshots(sizes, dataset):
+        frame = frames.encode(snap)  # type: ignore[arg-type]
+        header, tensors = check_frame_layout(frame)
+        assert (header["epoch"], header["batch"]) == (snap.epoch, snap.batch)  # type: ignore[attr-defined]
+        assert header["train_cost"] == pytest.approx(snap.train_cost)  # type: ignore[attr-defined]
+        want = snap.tensors()  # type: ignore[attr-defined]
+        assert list(tensors) == list(want), "the tensor order is the snapshot's"
+        for name, arr in want.items():
+            np.testing.assert_array_equal(tensors[name], np.asarray(arr, np.float32), err_msg=name)
+        grid = 40 if sizes[0] == 2 else None
+        for name, shape in expected_shapes(sizes, grid=grid).items():
+            assert tensors[name].shape == shape, name
+        if sizes[0] != 2:
+            assert not any(n.startswith("grid") for n in tensors)
+        h2, t2 = frames.decode(frame)
+        assert h2 == header and all(np.array_equal(t2[k], tensors[k]) for k in tensors)
+        assert frames.header_only(frame) == header
+
+
+def test_float64_networks_are_sent_as_float32() -> None:
+    snap = snapshots([2, 3, 1], "circle", n=1, dtype=np.float64)[-1]
+    header, tensors = check_frame_layout(frames.encode(snap))  # type: ignore[arg-type]
+    assert {s["dtype"] for s in header["tensors"]} == {"f4"}
+    np.testing.assert_allclose(tensors["W1"], snap.weights[0].astype(np.float32))  # type: ignore[attr-defined]
+
+
+def test_non_finite_scalars_are_null_in_the_header() -> None:
+    snap = snapshots([2, 3, 1], "circle", n=0)[0]
+    import dataclasses
+
+    bad = dataclasses.replace(snap, train_cost=float("nan"), test_cost=float("inf"))  # type: ignore[type-var]
+    header, _ = check_frame_layout(frames.encode(bad))
+    assert header["train_cost"] is None and header["test_cost"] is None
+    json.dumps(header, allow_nan=False)

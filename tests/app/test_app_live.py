@@ -1,0 +1,378 @@
+"""A REAL uvicorn (subprocess, free loopback port) driven over REST with httpx and over the stream with the
+``websockets`` client library: the stream against REST snapshots, pause/step/resume, a slow client beside a
+fast one, restarts (graceful and crash), and bad input that must not stop the server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from app.services import frames
+from tests.app.helpers import LiveServer, check_frame_layout, expected_shapes, wait_for
+
+pytestmark = pytest.mark.timeout(90)
+
+
+class Stream:
+    """A websockets client that records every message: (receipt time, kind, payload)."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.log: list[tuple[float, str, Any]] = []
+        self.epochs: list[int] = []  # every metrics point's epoch, in order of arrival
+        self.points: dict[int, dict[str, Any]] = {}
+
+    async def recv(self, timeout: float = 10.0) -> tuple[str, Any]:
+        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+        if isinstance(raw, bytes):
+            item: tuple[str, Any] = ("bytes", raw)
+        else:
+            msg = json.loads(raw)
+            item = ("json", msg)
+            if msg["type"] in ("metrics", "hello"):
+                for p in msg["points"] if msg["type"] == "metrics" else msg["history"]:
+                    self.epochs.append(p["epoch"])
+                    self.points[p["epoch"]] = p
+        self.log.append((time.monotonic(), *item))
+        return item
+
+    async def until(self, pred: Any, timeout: float = 15.0) -> tuple[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            item = await self.recv(max(0.05, deadline - time.monotonic()))
+            if pred(item):
+                return item
+
+    async def send(self, msg: dict[str, Any] | str) -> None:
+        await self.ws.send(msg if isinstance(msg, str) else json.dumps(msg))
+
+
+def js(kind: str) -> Any:
+    return lambda item: item[0] == "json" and item[1]["type"] == kind
+
+
+def frame_at(epoch: int, batch: int = 0) -> Any:
+    return lambda item: item[0] == "bytes" and (h := frames.header_only(item[1]))["epoch"] == epoch \
+        and h["batch"] == batch
+
+
+def open_ws(server: LiveServer, run_id: str) -> Any:
+    return connect(f"{server.ws_url}/ws/runs/{run_id}", max_size=None, compression=None, open_timeout=10,
+                   close_timeout=2)
+
+
+def assert_consecutive(epochs: list[int]) -> None:
+    assert epochs == list(range(epochs[0], epochs[0] + len(epochs))), f"gap or repeat in {epochs[:50]}…"
+
+
+# -- the stream against REST -----------------------------------------------------------------------------------
+def test_stream_snapshots_equal_rest_snapshots_and_control(live_server: LiveServer) -> None:
+    async def main() -> None:
+        async with httpx.AsyncClient(base_url=live_server.url, timeout=10) as http:
+            r = await http.post("/api/runs", json={"speed": 40, "epochs": 100_000, "probe_index": 2})
+            assert r.status_code == 201, r.text
+            rid = r.json()["id"]
+            async with open_ws(live_server, rid) as ws:
+                s = Stream(ws)
+                kind, hello = await s.recv()
+                assert kind == "json" and hello["type"] == "hello" and hello["layer_sizes"] == [2, 4, 2, 1]
+                start = len(s.epochs)
+                frames_seen: dict[int, bytes] = {}
+                while len(s.epochs) - start < 25:
+                    kind, m = await s.recv()
+                    if kind == "bytes":
+                        frames_seen[frames.header_only(m)["epoch"]] = m
+                assert_consecutive(s.epochs)
+                assert s.epochs[0] == 0
+                assert len(frames_seen) >= 15
+                shapes = expected_shapes([2, 4, 2, 1], grid=40)
+                for frame in frames_seen.values():
+                    header, tensors = check_frame_layout(frame)
+                    assert header["probe_index"] == 2
+                    for name, shape in shapes.items():
+                        assert tensors[name].shape == shape, name
+                    assert header["train_cost"] == pytest.approx(s.points[header["epoch"]]["train_cost"])
+                # stored epochs (every epoch is, under the budget) equal what the stream carried
+                await asyncio.sleep(0.6)  # > the writer's commit interval
+                checked = 0
+                for epoch, frame in sorted(frames_seen.items())[:5]:
+                    rest = await http.get(f"/api/runs/{rid}/snapshots/{epoch}", params={"format": "binary"})
+                    assert rest.status_code == 200, (epoch, rest.text)
+                    h1, t1 = frames.decode(frame)
+                    h2, t2 = frames.decode(rest.content)
+                    assert h1 == h2 and t1.keys() == t2.keys()
+                    for name in t1:
+                        np.testing.assert_array_equal(t1[name], t2[name], err_msg=name)
+                    checked += 1
+                assert checked == 5
+
+                # pause over the stream; the newest frame equals REST's snapshot of that epoch
+                await s.send({"type": "control", "action": "pause"})
+                _, st = await s.until(js("state"))
+                assert st["state"] == "paused"
+                await asyncio.sleep(0.2)  # the worker finishes the epoch it was in
+                paused = (await http.get(f"/api/runs/{rid}")).json()
+                assert paused["state"] == "paused"
+                epoch = paused["epoch"]
+                _, frame = await _last_frame_of(s, epoch)
+                rest = await http.get(f"/api/runs/{rid}/snapshots/{epoch}?format=binary")
+                assert rest.status_code == 200
+                assert rest.content == frame, "the same bytes over WS and REST"
+                js_snap = (await http.get(f"/api/runs/{rid}/snapshots/{epoch}")).json()
+                _, t = frames.decode(frame)
+                np.testing.assert_allclose(np.asarray(js_snap["tensors"]["dW2"]["data"], np.float32),
+                                           t["dW2"].ravel())
+
+                # step one epoch, one batch; then resume
+                await s.send({"type": "control", "action": "step", "unit": "epoch"})
+                _, m = await s.until(js("metrics"))
+                assert m["points"][-1]["epoch"] == epoch + 1
+                await s.until(frame_at(epoch + 1))
+                await s.send({"type": "control", "action": "step", "unit": "batch"})
+                _, batch_frame = await s.until(frame_at(epoch + 1, batch=1))
+                assert not np.array_equal(frames.decode(batch_frame)[1]["W1"],
+                                          frames.decode(frame)[1]["W1"])
+                await s.send({"type": "control", "action": "resume"})
+                _, st = await s.until(js("state"))
+                assert st["state"] == "running"
+                n = len(s.epochs)
+                while len(s.epochs) < n + 5:
+                    await s.recv()
+                assert_consecutive(s.epochs)
+                await s.send({"type": "control", "action": "stop"})
+                _, st = await s.until(js("state"))
+                assert st["state"] == "stopped"
+
+    asyncio.run(main())
+
+
+async def _last_frame_of(s: Stream, epoch: int) -> tuple[str, bytes]:
+    """The frame of ``epoch``: already received (the newest), or the next one to come."""
+    for _, kind, payload in reversed(s.log):
+        if kind == "bytes":
+            if frames.header_only(payload)["epoch"] == epoch:
+                return kind, payload
+            break
+    item = await s.until(frame_at(epoch))
+    return item[0], item[1]
+
+
+# -- a slow client beside a fast one ----------------------------------------------------------------------------
+def test_slow_client_does_not_hold_back_a_fast_one_or_training(live_server: LiveServer) -> None:
+    async def rate(http: httpx.AsyncClient, rid: str, seconds: float) -> float:
+        e0, t0 = (await http.get(f"/api/runs/{rid}")).json()["epoch"], time.monotonic()
+        await asyncio.sleep(seconds)
+        e1, t1 = (await http.get(f"/api/runs/{rid}")).json()["epoch"], time.monotonic()
+        return (e1 - e0) / (t1 - t0)
+
+    async def main() -> None:
+        async with httpx.AsyncClient(base_url=live_server.url, timeout=10) as http:
+            rid = (await http.post("/api/runs", json={"epochs": 100_000})).json()["id"]
+            await asyncio.sleep(0.3)
+            alone_before = await rate(http, rid, 1.5)
+            rss0 = live_server.rss_kb()
+            t0 = time.monotonic()
+            slow_ws = await open_ws(live_server, rid)
+            fast_ws = await open_ws(live_server, rid)
+            slow, fast = Stream(slow_ws), Stream(fast_ws)
+            stop = asyncio.Event()
+
+            async def read_fast() -> None:
+                while not stop.is_set():
+                    await fast.recv()
+
+            async def read_slow() -> None:
+                while not stop.is_set():
+                    await slow.recv(timeout=30)
+                    await asyncio.sleep(1.0)
+
+            tasks = [asyncio.create_task(read_fast()), asyncio.create_task(read_slow())]
+            # the best of two windows: the machine is shared, a burst of other load must not fail the test
+            watched = max(await rate(http, rid, 1.5), await rate(http, rid, 1.5))
+            rss1 = live_server.rss_kb()
+            epoch_now = (await http.get(f"/api/runs/{rid}")).json()["epoch"]
+            await asyncio.sleep(0.1)
+            stop.set()
+            for t in tasks:
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await t
+            watched_for = time.monotonic() - t0
+            for ws in (slow_ws, fast_ws):
+                ws.transport.abort()  # the slow one would wait for its close handshake behind megabytes
+            await asyncio.sleep(0.2)
+            alone_after = await rate(http, rid, 1.0)
+            alone = (alone_before + alone_after) / 2  # the machine's load drifts: bracket the watched phase
+
+            assert len(fast.epochs) > 50
+            assert_consecutive(fast.epochs)
+            assert fast.epochs[0] == 0
+            n_hello = len(fast.log[0][2]["history"])
+            assert sum(len(p["points"]) for _, k, p in fast.log if k == "json" and p["type"] == "metrics") \
+                == len(fast.epochs) - n_hello
+            assert sum(1 for _, k, _ in fast.log if k == "bytes") > 20
+            # the fast one kept up: at most half a second behind the run
+            assert fast.epochs[-1] >= epoch_now - max(50, watched / 2), (fast.epochs[-1], epoch_now)
+            # the slow one read ~1 message a second; what it got is gap-free too (several points per message)
+            assert 2 <= len(slow.log) <= watched_for + 2
+            assert_consecutive(slow.epochs)
+            # a client that does not read does not stop training (the benchmark measures the exact ratio)
+            assert watched >= 0.5 * alone, (watched, alone_before, alone_after)
+            assert rss1 - rss0 < 60_000, (rss0, rss1)
+            assert (await http.get("/healthz")).status_code == 200
+
+    asyncio.run(main())
+
+
+# -- restarts -----------------------------------------------------------------------------------------------------
+def _watch(server: LiveServer, run_id: str, seconds: float) -> list[tuple[float, int]]:
+    """(monotonic receipt time, newest epoch) for every message a client got while watching ``run_id``."""
+
+    async def main() -> list[tuple[float, int]]:
+        seen: list[tuple[float, int]] = []
+        async with open_ws(server, run_id) as ws:
+            s = Stream(ws)
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                await s.recv()
+                if s.epochs:
+                    seen.append((time.monotonic(), s.epochs[-1]))
+        return seen
+
+    return asyncio.run(main())
+
+
+def _check_interrupted(http: httpx.Client, run_id: str, must_have: int, graceful: bool) -> None:
+    live = http.get(f"/api/runs/{run_id}").json()
+    assert live["state"] == "interrupted" and live["reason"], live
+    hist = [p["epoch"] for p in http.get(f"/api/runs/{run_id}/history").json()["points"]]
+    assert hist == list(range(len(hist)))
+    # the newest epoch a client saw at least 1 s before the stop is in the stored history
+    assert hist[-1] >= must_have, (hist[-1], must_have)
+    if graceful:  # the lifespan's shutdown flushed everything: the run's row agrees with its history
+        assert live["epoch"] == hist[-1]
+    snaps = http.get(f"/api/runs/{run_id}/snapshots").json()
+    assert snaps["latest"] is not None and snaps["latest"] <= hist[-1]
+    assert http.get(f"/api/runs/{run_id}/export").status_code == 200
+    for action in ("resume", "pause", "step"):
+        r = http.post(f"/api/runs/{run_id}/{action}")
+        assert r.status_code == 409 and "interrupted" in r.json()["detail"]
+
+
+def test_restarts_find_finished_runs_and_interrupt_live_ones(tmp_path: Path) -> None:
+    """Crash (SIGKILL) and graceful stop (SIGTERM), each followed by a start on the same data dir."""
+    server = LiveServer(tmp_path / "data", tmp_path / "uvicorn.log")
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            done_id = http.post("/api/runs", json={"epochs": 12, "name": "finished"}).json()["id"]
+            wait_for(lambda: http.get(f"/api/runs/{done_id}").json()["state"] == "done")
+            crash_id = http.post("/api/runs", json={"epochs": 100_000, "speed": 100}).json()["id"]
+            paused_id = http.post("/api/runs", json={"start": False}).json()["id"]
+        seen = _watch(server, crash_id, 2.0)
+        stopped_at = time.monotonic()
+        server.stop(kill=True)
+        must_have = max(e for t, e in seen if t <= stopped_at - 1.0)
+
+        server.start()
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            runs = {r["id"]: r for r in http.get("/api/runs").json()["items"]}
+            assert set(runs) == {done_id, crash_id, paused_id}
+            done = runs[done_id]
+            assert done["state"] == "done" and done["epoch"] == 12 and done["name"] == "finished"
+            pts = http.get(f"/api/runs/{done_id}/history").json()["points"]
+            assert [p["epoch"] for p in pts] == list(range(13))
+            assert http.get(f"/api/runs/{done_id}/snapshots/12").status_code == 200
+            _check_interrupted(http, crash_id, must_have, graceful=False)
+            assert runs[paused_id]["state"] == "interrupted"
+            term_id = http.post("/api/runs", json={"epochs": 100_000, "speed": 100}).json()["id"]
+        seen = _watch(server, term_id, 1.5)
+        stopped_at = time.monotonic()
+        server.stop(kill=False)
+        must_have = max(e for t, e in seen if t <= stopped_at - 1.0)
+
+        server.start()
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            runs = {r["id"]: r for r in http.get("/api/runs").json()["items"]}
+            assert set(runs) == {done_id, crash_id, paused_id, term_id}
+            assert runs[done_id]["state"] == "done"
+            _check_interrupted(http, term_id, must_have, graceful=True)
+            assert http.post("/api/runs", json={"epochs": 3}).status_code == 201
+    finally:
+        server.stop()
+
+
+# -- bad input keeps the server serving ---------------------------------------------------------------------------
+def test_bad_configs_ids_and_messages_keep_the_server_serving(live_server: LiveServer) -> None:
+    async def main() -> None:
+        async with httpx.AsyncClient(base_url=live_server.url, timeout=10) as http:
+            for body in ({"hidden_layers": [1024] * 3}, {"activation": "nope"}, {"epochs": -1},
+                         {"learning_rate": "x"}, [], "null", {"dataset": "../../etc/passwd"}):
+                r = await http.post("/api/runs", json=body)
+                assert r.status_code == 422, (body, r.text)
+            r = await http.post("/api/runs", content=b"\xff\x00garbage", headers={"content-type": "application/json"})
+            assert r.status_code in (400, 422)
+            for rid in ("ffffffffffff", "nope", "%2e%2e", "a" * 500):
+                assert (await http.get(f"/api/runs/{rid}")).status_code in (404, 422)
+                assert (await http.post(f"/api/runs/{rid}/pause")).status_code in (404, 422)
+            rid = (await http.post("/api/runs", json={"start": False})).json()["id"]
+
+            # unknown run
+            async with open_ws(live_server, "ffffffffffff") as ws:
+                with pytest.raises(ConnectionClosed) as ei:
+                    await asyncio.wait_for(ws.recv(), 5)
+                assert ei.value.rcvd is not None and ei.value.rcvd.code == 1008
+            # malformed messages: errors, then still serving on the same connection
+            async with open_ws(live_server, rid) as ws:
+                s = Stream(ws)
+                await s.until(js("hello"))
+                for bad in ("nope", "{}", '{"type": "control", "action": "fly"}', '{"type": "probe", "index": -5}',
+                            '{"type": "probe", "index": 999999}', "[" * 10_000):
+                    await s.send(bad)
+                    _, err = await s.until(js("error"))
+                    assert err["message"]
+                await s.send({"type": "control", "action": "step"})
+                _, m = await s.until(js("metrics"))
+                assert m["points"][-1]["epoch"] == 1
+            # binary from the client: 1003
+            async with open_ws(live_server, rid) as ws:
+                await ws.send(b"\x01\x02")
+                with pytest.raises(ConnectionClosed) as ei:
+                    while True:
+                        await asyncio.wait_for(ws.recv(), 5)
+                assert ei.value.rcvd is not None and ei.value.rcvd.code == 1003
+            # a message over 64 KiB: 1009 from the app
+            async with open_ws(live_server, rid) as ws:
+                await ws.send(json.dumps({"type": "probe", "index": 1, "pad": "x" * 100_000}))
+                with pytest.raises(ConnectionClosed) as ei:
+                    while True:
+                        await asyncio.wait_for(ws.recv(), 5)
+                assert ei.value.rcvd is not None and ei.value.rcvd.code == 1009
+            # over uvicorn's --ws-max-size (1 MiB): the connection goes (the server may not wait to say why)
+            async with open_ws(live_server, rid) as ws:
+                with pytest.raises(ConnectionClosed):
+                    await ws.send("x" * (2 << 20))
+                    while True:
+                        await asyncio.wait_for(ws.recv(), 5)
+            # an abrupt disconnect mid-stream
+            run2 = (await http.post("/api/runs", json={"epochs": 100_000})).json()["id"]
+            ws = await open_ws(live_server, run2)
+            await ws.recv()
+            ws.transport.abort()
+            await asyncio.sleep(0.3)
+            assert (await http.get("/healthz")).json()["status"] == "ok"
+            r = (await http.get(f"/api/runs/{run2}")).json()
+            assert r["state"] == "running"
+            assert live_server.alive()
+
+    asyncio.run(main())
