@@ -1,6 +1,7 @@
 """EpochSnapshot: the frozen state of a run at the end of an epoch (or after a single mini-batch step).
 
-All arrays are read-only copies, float32 unless the network is float64. Layer indices are the seed's:
+All arrays are read-only copies in the network's dtype, except the input-plane grids (always float32).
+Layer indices are the seed's:
 ``weights[l - 1]`` is Wˡ (n_{l−1}, n_l); ``probe_activations[l]`` is aˡ (n_l,) for the probe example with
 ``probe_activations[0]`` its input; ``probe_zs[l - 1]`` is zˡ and ``probe_deltas[l - 1]`` is δˡ.
 """

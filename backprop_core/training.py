@@ -148,7 +148,7 @@ class Trainer:
         self._sub_Y = self.Y if self._sub is None else self.Y[self._sub]
         self.set_probe(probe_index)
         two_d = grid_size > 0 and dataset.input_dim == 2
-        self._grid = _grid_points(dataset, grid_size, net.dtype) if two_d else None
+        self._grid = _grid_points(dataset, grid_size, np.dtype(np.float32)) if two_d else None
         self.grid_size = grid_size if self._grid is not None else 0
         self.grid_extent = _extent(dataset) if self._grid is not None else None
         self.epoch = 0
@@ -332,15 +332,16 @@ class Trainer:
             return self._full_snapshot(base, train.trace, test.output[:MAX_TEST_OUTPUTS])
 
     def _grid_activations(self, grid: Array) -> list[Array]:
-        """aˡ (G², n_l) over the grid points (G², 2) for l = 1 … L: the forward pass with σ applied in place
-        (no zˡ kept), into the arrays of the previous epoch."""
+        """aˡ (G², n_l) over the grid points (G², 2) for l = 1 … L: the forward pass in float32 with σ applied
+        in place (no zˡ kept), into the arrays of the previous epoch."""
         ws = self._workspace.get("grid")
         a = grid
         out: list[Array] = []
         for i, (W, b, act) in enumerate(zip(self.net.weights, self.net.biases, self.net.layer_activations,
                                             strict=True)):
-            z = np.matmul(a, W, out=ws.activations[i + 1] if ws else None)
-            z += b
+            # float32 whatever the network's dtype: the grid is for pictures, and half the cost in float64
+            z = np.matmul(a, W.astype(np.float32, copy=False), out=ws.activations[i + 1] if ws else None)
+            z += b.astype(np.float32, copy=False)
             a = act.apply(z, z)
             out.append(a)
         if ws is None:
