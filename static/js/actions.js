@@ -112,6 +112,27 @@ export function createActions(store, { requestFrame }) {
     }
   }
 
+  /**
+   * A fresh page load: reopen the newest run when it is an untouched draft (paused at epoch 0, unnamed) of
+   * this very setup — keys left to the server's auto choice match anything — else create a new draft.
+   * Reloading the page then adds no run to the list.
+   */
+  async function startFresh() {
+    try {
+      const [last] = (await api.listRuns(1, 0)).items;
+      const cfg = get().config;
+      const same = (k) => cfg[k] === null || JSON.stringify(last.config[k]) === JSON.stringify(cfg[k]);
+      if (last && last.state === "paused" && last.epoch === 0 && !last.name && CONFIG_KEYS.every(same)) {
+        await openRun(last.id);
+        draft = last.id;
+        return;
+      }
+    } catch {
+      /* fall back to a new run */
+    }
+    await newRun({ start: false });
+  }
+
   async function control(action) {
     const s = get();
     if (!s.run) return;
@@ -132,6 +153,7 @@ export function createActions(store, { requestFrame }) {
     refreshEpochs,
     openRun: (id) => openRun(id).catch(() => {}),
     newRun,
+    startFresh,
     scrubTo,
     userScrub: (index) => {
       stopReplay();

@@ -134,7 +134,7 @@ async function start() {
       /* reported; fall back to a fresh run */
     }
   }
-  await actions.newRun({ start: false });
+  await actions.startFresh();
 }
 
 start();

@@ -136,3 +136,20 @@ def test_reload_draws_again(page, server):
     p.reload()
     wait_drawn(p)
     assert watch.errors() == []
+
+
+def test_fresh_loads_reuse_an_untouched_draft(browser, server):
+    """Opening the page twice without a run in the URL adds one draft run to the list, not two; once a
+    draft has trained, the next fresh load makes a new one."""
+    p1, _ = open_page(browser, server)
+    first = p1.evaluate("() => window.__bpv.run().id")
+    p1.context.close()
+    p2, watch = open_page(browser, server)
+    assert p2.evaluate("() => window.__bpv.run().id") == first
+    p2.keyboard.press("ArrowRight")  # one epoch: the draft is no longer untouched
+    p2.wait_for_function("() => window.__bpv.run().epoch >= 1", timeout=20_000)
+    assert watch.errors() == []
+    p2.context.close()
+    p3, _ = open_page(browser, server)
+    assert p3.evaluate("() => window.__bpv.run().id") != first
+    p3.context.close()
