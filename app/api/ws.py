@@ -155,7 +155,7 @@ async def _hello_stored(client: _Client, reader: Reader, run_id: str) -> None:
 async def _follow(client: _Client, runs: RunManager, run: Run, feed: Feed, settings: Settings) -> None:
     from ..services.present import live_out
 
-    sent = len(run.history)
+    sent = len(run.points_json)
     await client.raw(_with_history(_hello(live_out(run), run.meta, []), run.points_json[:sent]))
     seq, frame = run.frame()
     if frame:
@@ -182,7 +182,7 @@ async def _send_loop(client: _Client, run: Run, feed: Feed, sent: int, last_seq:
     while True:
         await feed.event.wait()
         feed.event.clear()
-        end = len(run.history)
+        end = len(run.points_json)
         if end > sent:
             text = _metrics_text(run, sent, end)
             sent = end

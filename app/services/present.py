@@ -76,7 +76,7 @@ class Reader:
     def history(self, run_id: str) -> list[dict[str, Any]]:
         run = self.runs.runs.get(run_id)
         if run is not None:
-            return list(run.history)
+            return [json.loads(s) for s in run.points_json[:]]
         self._row(run_id)
         return self.storage.history(run_id)
 

@@ -45,8 +45,9 @@ class Run:
         self.cond = threading.Condition()
         self.train_lock = threading.Lock()  # held while the trainer steps; parameter edits take it too
         self.steps: deque[str] = deque()
-        self.history: list[dict[str, Any]] = []
-        self.points_json: list[str] = []  # each history point serialised once, spliced into metrics and hello
+        # the history: each epoch's point serialised once (JSON text, ~300 bytes), spliced as it is into
+        # metrics, hello and SQLite; REST parses it back. Epochs are consecutive from 0.
+        self.points_json: list[str] = []
         self.ended_at: list[float] = []  # unix time each history point's epoch ended (metrics' ``ended_at``)
         self._head: tuple[int, EpochSnapshot | None] = (0, None)  # (seq, newest snapshot), swapped atomically
         self._frame: tuple[int, bytes] = (-1, b"")
@@ -137,7 +138,6 @@ class Run:
             # before the point: readers index both by len(history)
             self.ended_at.append(time.time())
             self.points_json.append(json.dumps(point, separators=(",", ":"), allow_nan=False))
-            self.history.append(point)
             if snap.epoch % self._stride() == 0:
                 self._frames.append((snap.epoch, lambda s=snap: frames.encode(s)))  # type: ignore[misc]
         self.show(snap)
@@ -155,7 +155,7 @@ class Run:
         if not self._dirty:
             return None
         self._dirty = False
-        points = self.history[self._flushed_points:]
+        points = self.points_json[self._flushed_points:]
         self._flushed_points += len(points)
         out, self._frames = self._frames, []
         latest = None

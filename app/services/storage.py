@@ -63,7 +63,7 @@ class Pending:
 
     run_id: str
     row: dict[str, Any]  # state, reason, epoch, updated_at, name
-    points: list[dict[str, Any]] = field(default_factory=list)
+    points: list[str] = field(default_factory=list)  # EpochPoint JSON texts
     frames: list[tuple[int, Callable[[], bytes]]] = field(default_factory=list)  # (epoch, encoder)
     latest: tuple[int, Callable[[], bytes]] | None = None
 
@@ -157,7 +157,7 @@ class Storage:
                   (r["state"], r["reason"], r["epoch"], r["updated_at"], r["name"], p.run_id))
         if p.points:
             c.executemany("INSERT OR REPLACE INTO epochs (run_id, epoch, point) VALUES (?, ?, ?)",
-                          [(p.run_id, pt["epoch"], json.dumps(pt)) for pt in p.points])
+                          [(p.run_id, json.loads(pt)["epoch"], pt) for pt in p.points])
         stride, stored = self._strides.get(p.run_id, (1, 0))
         for epoch, encode in p.frames:
             if epoch % stride:
