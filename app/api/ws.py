@@ -14,7 +14,6 @@ import json
 import logging
 import math
 import time
-import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -56,17 +55,14 @@ class _Client:
             await self.ws.send_bytes(data)
 
 
-# The newest metrics message of each run, serialised once for all the clients that are at the same place.
-_METRICS: weakref.WeakKeyDictionary[Run, tuple[int, int, str]] = weakref.WeakKeyDictionary()
-
-
 def _metrics_text(run: Run, start: int, end: int) -> str:
-    cached = _METRICS.get(run)
-    if cached is not None and cached[0] == start and cached[1] == end:
+    """The metrics message for points [start, end), built once for all the clients at the same place."""
+    cached = run.metrics_cache
+    if cached[0] == start and cached[1] == end:
         return cached[2]
     text = ('{"type":"metrics","points":[' + ",".join(run.points_json[start:end]) + '],"ended_at":'
             + json.dumps(run.ended_at[end - 1]) + "}")  # the points were serialised once, by the run
-    _METRICS[run] = (start, end, text)
+    run.metrics_cache = (start, end, text)
     return text
 
 

@@ -48,6 +48,7 @@ class Run:
         # the history: each epoch's point serialised once (JSON text, ~300 bytes), spliced as it is into
         # metrics, hello and SQLite; REST parses it back. Epochs are consecutive from 0.
         self.points_json: list[str] = []
+        self.metrics_cache: tuple[int, int, str] = (-1, -1, "")  # the newest metrics message (app/api/ws.py)
         self.ended_at: list[float] = []  # unix time each history point's epoch ended (metrics' ``ended_at``)
         self._head: tuple[int, EpochSnapshot | None] = (0, None)  # (seq, newest snapshot), swapped atomically
         self._frame: tuple[int, bytes] = (-1, b"")
