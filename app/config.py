@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     max_upload_rows: int = Field(100_000, ge=1)
     max_upload_columns: int = Field(1_000, ge=1)
     max_samples: int = Field(100_000, ge=10)
+    # examples × neurons of one pass over the data (each snapshot evaluates the whole training and test set):
+    # 20 M values ≈ 160 MB of z and a in float32; 100 000 examples × 2 049 neurons would need 1.7 GB per run
+    max_activations: int = Field(20_000_000, ge=1000)
     commit_interval: float = Field(0.25, gt=0, le=1.0)  # seconds between SQLite commits
     max_ws_message: int = Field(64 * 1024, ge=1024)
     ws_send_timeout: float = Field(20.0, gt=0, le=3600)  # a WS client that takes no message for this long is cut off

@@ -100,6 +100,12 @@ class RunManager:
         if n_params > s.max_params:
             raise LimitExceeded(f"hidden_layers: the network {sizes} would have {n_params:,} parameters; the "
                                 f"limit is {s.max_params:,}", field="hidden_layers")
+        n_examples, n_neurons = dataset.n_train + dataset.n_test, sum(sizes[1:])
+        if n_examples * n_neurons > s.max_activations:
+            raise LimitExceeded(f"hidden_layers: {n_examples:,} examples × {n_neurons:,} neurons = "
+                                f"{n_examples * n_neurons:,} activations in every pass over the data; the limit "
+                                f"is {s.max_activations:,}: use fewer examples (n_samples) or narrower layers",
+                                field="hidden_layers")
         if cfg.batch_size > dataset.n_train:
             raise LimitExceeded(f"batch_size: {cfg.batch_size} is more than the {dataset.n_train} training "
                                 "examples", field="batch_size")

@@ -1,0 +1,85 @@
+"""Fixtures for the reliability tests: REAL uvicorn servers in subprocesses on free loopback ports.
+
+- ``server``: one server for the whole module, on its own temporary data dir (tests that need a fresh
+  one, other settings or a kill use ``make_server``).
+- ``make_server(**env)``: a factory; ``make_server(BPV_API_TOKEN="t")`` starts a server with that env.
+  Every server it made is stopped at the end, and each test's server log is checked for errors unless
+  the test says it expects some (``srv.expect_errors = True``).
+- ``http``: an httpx client on ``server``.
+
+The helpers (``Server``, ``watch``, ``strict_loads`` …) live in ``support.py`` and are shared with
+``benchmarks/bench_load.py``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+
+
+def _load_support() -> ModuleType:
+    """tests/reliability/support.py, loaded by path (whatever pytest's import mode)."""
+    name = "bpv_reliability_support"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("support.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+kit = _load_support()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if kit.FIGURES:
+        terminalreporter.section("reliability figures")
+        for key, value in kit.FIGURES.items():
+            terminalreporter.write_line(f"{key}: {value}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    base = tmp_path_factory.mktemp("server")
+    srv = kit.Server(base / "data", base / "uvicorn.log")
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def http(server: Any) -> Iterator[httpx.Client]:
+    with server.client() as c:
+        yield c
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    made: list[Any] = []
+
+    def make(data_dir: Path | None = None, factory: str | None = None, start: bool = True, **env: str) -> Any:
+        n = len(made)
+        srv = kit.Server(data_dir or tmp_path / f"data{n}", tmp_path / f"uvicorn{n}.log", env=dict(env))
+        if factory:
+            srv.factory = factory
+        srv.expect_errors = False
+        made.append(srv)
+        return srv.start() if start else srv
+
+    yield make
+    for srv in made:
+        srv.stop()
+    for srv in made:
+        if not srv.expect_errors:
+            assert srv.errors() == [], f"errors in the server log:\n{srv.log()[-4000:]}"

@@ -1,0 +1,430 @@
+"""Shared by tests/reliability and benchmarks/bench_load.py: a REAL uvicorn server in a subprocess on a free
+loopback port, strict JSON, WebSocket watchers.
+
+Nothing here talks to anything but 127.0.0.1, and every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+CLI = str(Path(PYTHON).with_name("backprop-viz"))
+FIGURES: dict[str, str] = {}  # measured figures, printed in pytest's terminal summary
+ERROR_MARKERS = ("Traceback", " ERROR", "ERROR:", "Exception in ASGI application")
+
+
+# -- strict JSON: NaN, Infinity and -Infinity are not JSON ------------------------------------------------
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name} in JSON")
+
+
+def strict_loads(text: str | bytes) -> Any:
+    """json.loads that refuses NaN / Infinity / -Infinity (Python's json accepts them by default)."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGKILL it when the process that started it dies (a test killed by a timeout …)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+# -- the server -----------------------------------------------------------------------------------------------
+@dataclass
+class Server:
+    """uvicorn with the stream's flags, on its own data dir and log file. ``start`` waits for /healthz."""
+
+    data_dir: Path
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    factory: str = "app.main:create_app"
+    expect_errors: bool = False  # the test expects errors in the log (a run made to raise …)
+    proc: subprocess.Popen[bytes] | None = None
+    _log_offset: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "backprop-viz.sqlite3"
+
+    def start(self, timeout: float = 30.0) -> Server:
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        self.port = free_port()
+        env = {**os.environ, "BPV_DATA_DIR": str(self.data_dir), "PYTHONUNBUFFERED": "1", **self.env}
+        env.pop("BPV_PORT", None)
+        cmd = [PYTHON, "-m", "uvicorn", self.factory, "--factory", "--host", "127.0.0.1",
+               "--port", str(self.port), "--ws-per-message-deflate", "false", "--ws-max-size", "1048576"]
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True, preexec_fn=_die_with_parent)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server exited with {self.proc.returncode}:\n{self.log()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
+                    return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"the server did not answer /healthz within {timeout} s:\n{self.log()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        """SIGTERM (uvicorn's graceful shutdown), SIGKILL if it takes more than 10 s."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server process (VmRSS), in MiB."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS")
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def mark_log(self) -> None:
+        """Later ``errors()`` calls look only at what the log gets after this."""
+        self._log_offset = len(self.log())
+
+    def errors(self) -> list[str]:
+        """Log lines that show a server-side error (tracebacks, ERROR records) since ``mark_log``."""
+        text = self.log()[self._log_offset:]
+        return [line for line in text.splitlines() if any(m in line for m in ERROR_MARKERS)]
+
+    def client(self, **kw: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=kw.pop("timeout", 30.0), **kw)
+
+
+# -- REST helpers ---------------------------------------------------------------------------------------------
+def create_run(http: httpx.Client, **config: Any) -> dict[str, Any]:
+    r = http.post("/api/runs", json=config)
+    assert r.status_code == 201, r.text
+    out: dict[str, Any] = strict_loads(r.text)
+    return out
+
+
+def wait_state(http: httpx.Client, run_id: str, states: set[str] | str, timeout: float = 30.0) -> dict[str, Any]:
+    wanted = {states} if isinstance(states, str) else states
+    deadline = time.monotonic() + timeout
+    run: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        run = strict_loads(http.get(f"/api/runs/{run_id}").text)
+        if run["state"] in wanted:
+            return run
+        time.sleep(0.05)
+    raise AssertionError(f"run {run_id} is {run.get('state')!r} after {timeout} s, wanted {sorted(wanted)}")
+
+
+def wait_epoch(http: httpx.Client, run_id: str, epoch: int, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    run: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        run = strict_loads(http.get(f"/api/runs/{run_id}").text)
+        if run["epoch"] >= epoch:
+            return run
+        time.sleep(0.02)
+    raise AssertionError(f"run {run_id} is at epoch {run.get('epoch')} after {timeout} s, wanted {epoch}")
+
+
+# -- WebSocket watchers ---------------------------------------------------------------------------------------
+@dataclass
+class Watch:
+    """What one client saw: every metrics point (epoch numbers in arrival order), latencies, frames, states."""
+
+    hello: bool = False
+    epochs: list[int] = field(default_factory=list)
+    hello_epochs: list[int] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)  # seconds, metrics' ended_at → receipt
+    frames: int = 0
+    frame_bytes: int = 0
+    states: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    close: tuple[int | None, str] | None = None
+    receipt_times: list[float] = field(default_factory=list)
+
+    def all_epochs(self) -> list[int]:
+        return self.hello_epochs + self.epochs
+
+    def gaps(self) -> list[tuple[int, int]]:
+        """Pairs of consecutive epochs (hello history + metrics) that are not n, n+1."""
+        seq = self.all_epochs()
+        return [(a, b) for a, b in zip(seq, seq[1:], strict=False) if b != a + 1]
+
+
+TERMINAL = {"done", "stopped", "diverged", "failed", "interrupted"}
+
+
+async def watch(url: str, *, until_epoch: int | None = None, until_terminal: bool = True,
+                read_delay: float = 0.0, timeout: float = 60.0, origin: str | None = None,
+                watch_out: Watch | None = None, stop: asyncio.Event | None = None) -> Watch:
+    """Follow a run stream until its run ends (or ``until_epoch`` is seen, ``stop`` is set, or ``timeout``).
+
+    ``read_delay`` > 0 makes a slow client: it sleeps that long after every message it takes.
+    """
+    import websockets
+
+    w = watch_out if watch_out is not None else Watch()
+    headers = {"Origin": origin} if origin else None
+    deadline = time.monotonic() + timeout
+    async with websockets.connect(url, max_size=64 * 2**20, compression=None, open_timeout=20, close_timeout=2,
+                                  additional_headers=headers, ping_interval=None) as ws:
+        try:
+            while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
+                try:
+                    msg = await asyncio.wait_for(ws.recv(), max(0.01, min(0.25, deadline - time.monotonic())))
+                except TimeoutError:
+                    continue
+                now = time.time()
+                if isinstance(msg, bytes):
+                    w.frames += 1
+                    w.frame_bytes += len(msg)
+                else:
+                    m = strict_loads(msg)
+                    kind = m.get("type")
+                    if kind == "hello":
+                        w.hello = True
+                        w.hello_epochs = [p["epoch"] for p in m["history"]]
+                        if m["run"]["state"] in TERMINAL and until_terminal:
+                            w.states.append(m["run"]["state"])
+                    elif kind == "metrics":
+                        w.epochs.extend(p["epoch"] for p in m["points"])
+                        w.receipt_times.append(now)
+                        if "ended_at" in m:
+                            w.latencies.append(now - float(m["ended_at"]))
+                    elif kind == "state":
+                        w.states.append(m["state"])
+                    elif kind == "error":
+                        w.errors.append(m["message"])
+                    if until_terminal and w.states and w.states[-1] in TERMINAL:
+                        break
+                    if until_epoch is not None and w.all_epochs() and w.all_epochs()[-1] >= until_epoch:
+                        break
+                if read_delay:
+                    await asyncio.sleep(read_delay)
+        except Exception as e:  # a close by the server ends the watch; record it
+            import websockets.exceptions as wse
+
+            if not isinstance(e, wse.ConnectionClosed):
+                raise
+        if ws.close_code is not None:
+            w.close = (ws.close_code, ws.close_reason or "")
+    return w
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))
+    return s[k]
+
+
+# -- raw WebSocket over a plain socket: for clients that misbehave below the websockets library ---------------
+class RawWS:
+    """A hand-made WebSocket client: the handshake, then frames written and read by hand."""
+
+    def __init__(self, port: int, path: str, origin: str | None = None, rcvbuf: int | None = None) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        key = base64.b64encode(os.urandom(16)).decode()
+        lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Upgrade: websocket", "Connection: Upgrade",
+                 f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
+        if origin:
+            lines.append(f"Origin: {origin}")
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed during the handshake")
+            self.buf += chunk
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        self.status = int(head.split(b" ", 2)[1])
+
+    def send(self, payload: bytes, opcode: int = 1, fin: bool = True) -> None:
+        self.sock.sendall(self._frame(payload, opcode, fin))
+
+    @staticmethod
+    def _frame(payload: bytes, opcode: int, fin: bool) -> bytes:
+        """A masked client frame."""
+        n = len(payload)
+        first = bytes([(0x80 if fin else 0) | opcode])
+        if n < 126:
+            length = bytes([0x80 | n])
+        elif n < 1 << 16:
+            length = bytes([0x80 | 126]) + struct.pack(">H", n)
+        else:
+            length = bytes([0x80 | 127]) + struct.pack(">Q", n)
+        mask = os.urandom(4)
+        return first + length + mask + _mask(payload, mask)
+
+    def send_big(self, payload: bytes, opcode: int = 1, fin: bool = True, chunk: int = 1 << 16,
+                 pause: float = 0.02) -> int:
+        """Send a frame in pieces, as a big upload does, but stop once the server has closed the connection
+        (its close frame is in what we have read) instead of writing into a reset. Returns the bytes sent."""
+        frame = self._frame(payload, opcode, fin)
+        sent = 0
+        self.sock.settimeout(10)
+        while sent < len(frame) and not self._close_in_buf():
+            sent += self.sock.send(frame[sent:sent + chunk])
+            window = time.monotonic() + pause  # give the server time to answer before writing on
+            while (left := window - time.monotonic()) > 0 and not self._close_in_buf():
+                readable, _, _ = select.select([self.sock], [], [], left)
+                if readable:
+                    data = self.sock.recv(1 << 20)
+                    if not data:
+                        return sent
+                    self.buf += data
+        return sent
+
+    def _close_in_buf(self) -> bool:
+        i = 0
+        while (parsed := _parse(self.buf[i:])) is not None:
+            (opcode, _), used = parsed
+            if opcode == 8:
+                return True
+            i += used
+        return False
+
+    def frames(self, timeout: float = 10.0, max_bytes: int = 256 * 2**20) -> Iterator[tuple[int, bytes]]:
+        """(opcode, payload) of every frame until the close frame, the end of the connection, or ``timeout``
+        seconds in all."""
+        deadline = time.monotonic() + timeout
+        total = 0
+        while total < max_bytes:
+            while True:
+                frame = _parse(self.buf)
+                if frame is None:
+                    break
+                (opcode, payload), used = frame
+                self.buf = self.buf[used:]
+                yield opcode, payload
+                if opcode == 8:
+                    return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(1 << 20)
+            except (TimeoutError, OSError):
+                return
+            if not chunk:
+                return
+            total += len(chunk)
+            self.buf += chunk
+
+    def messages(self, timeout: float = 10.0) -> Iterator[dict[str, Any] | tuple[int, str]]:
+        """The JSON text messages (strictly parsed), then (code, reason) if the server closes."""
+        for opcode, payload in self.frames(timeout):
+            if opcode == 1:
+                yield strict_loads(payload)
+            elif opcode == 8:
+                yield (struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else 1005,
+                       payload[2:].decode(errors="replace"))
+
+    def first_error_or_close(self, timeout: float = 10.0) -> dict[str, Any] | tuple[int, str] | None:
+        for m in self.messages(timeout):
+            if isinstance(m, tuple) or m.get("type") == "error":
+                return m
+        return None
+
+    def close_code(self, timeout: float = 10.0) -> tuple[int, str] | None:
+        """Read until the server's close frame: (code, reason), or None if the connection just ended."""
+        for opcode, payload in self.frames(timeout):
+            if opcode == 8:
+                code = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else 1005
+                return code, payload[2:].decode(errors="replace")
+        return None
+
+    def abort(self) -> None:
+        """Drop the TCP connection with a RST (SO_LINGER 0): no close frame, no FIN."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _mask(payload: bytes, mask: bytes) -> bytes:
+    import numpy as np
+
+    data = np.frombuffer(payload, np.uint8)
+    key = np.resize(np.frombuffer(mask, np.uint8), len(data))
+    return (data ^ key).tobytes()
+
+
+def _parse(buf: bytes) -> tuple[tuple[int, bytes], int] | None:
+    if len(buf) < 2:
+        return None
+    opcode, n, i = buf[0] & 0x0F, buf[1] & 0x7F, 2
+    if n == 126:
+        if len(buf) < 4:
+            return None
+        n, i = struct.unpack(">H", buf[2:4])[0], 4
+    elif n == 127:
+        if len(buf) < 10:
+            return None
+        n, i = struct.unpack(">Q", buf[2:10])[0], 10
+    if len(buf) < i + n:
+        return None
+    return (opcode, buf[i:i + n]), i + n
