@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from ..schemas import DataOut, DatasetInfoOut, DatasetList, RunConfig, errors
 from ..services.data import DataError
+from ..services.present import data_out
 from .deps import DataDep, Read, SettingsDep, Write
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
@@ -36,12 +37,7 @@ def preview(name: str, data: DataDep,
         if e.field == "dataset":
             raise HTTPException(404, str(e)) from e
         raise
-    return {
-        "name": ds.name, "task": ds.task, "n_classes": ds.n_classes, "feature_names": list(ds.feature_names),
-        "class_names": list(ds.class_names), "image_shape": list(ds.image_shape) if ds.image_shape else None,
-        "train": {"X": ds.X_train.tolist(), "y": ds.y_train.tolist()},
-        "test": {"X": ds.X_test.tolist(), "y": ds.y_test.tolist()},
-    }
+    return data_out(ds)
 
 
 @router.post("", status_code=201, response_model=DatasetInfoOut, dependencies=Write,

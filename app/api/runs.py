@@ -23,7 +23,7 @@ from ..schemas import (
     errors,
 )
 from ..services import frames
-from ..services.present import Reader, history_csv, nearest, snapshot_json
+from ..services.present import Reader, data_out, history_csv, nearest, snapshot_json
 from .deps import DataDep, Read, RunsDep, StorageDep, Write
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
@@ -152,10 +152,4 @@ def export_run(run_id: str, runs: RunsDep, storage: StorageDep) -> Any:
 def get_data(run_id: str, request: Request, runs: RunsDep, storage: StorageDep, data: DataDep) -> Any:
     run = runs.runs.get(run_id)
     ds = run.dataset if run is not None else data.load(reader(runs, storage).config(run_id))
-    return {
-        "name": ds.name, "task": ds.task, "n_classes": ds.n_classes, "feature_names": list(ds.feature_names),
-        "class_names": list(ds.class_names),
-        "image_shape": list(ds.image_shape) if ds.image_shape else None,
-        "train": {"X": ds.X_train.tolist(), "y": ds.y_train.tolist()},
-        "test": {"X": ds.X_test.tolist(), "y": ds.y_test.tolist()},
-    }
+    return data_out(ds)

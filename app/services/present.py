@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from backprop_core.datasets import Dataset
+
 from ..schemas import RunConfig
 from . import frames
 from .run import Run
@@ -116,6 +118,16 @@ class Reader:
         if run is not None:
             return run.config
         return RunConfig.model_validate_json(self._row(run_id)["config"])
+
+
+def data_out(ds: Dataset) -> dict[str, Any]:
+    """A dataset's points as ``DataOut`` (train order = the probe index)."""
+    return {
+        "name": ds.name, "task": ds.task, "n_classes": ds.n_classes, "feature_names": list(ds.feature_names),
+        "class_names": list(ds.class_names), "image_shape": list(ds.image_shape) if ds.image_shape else None,
+        "train": {"X": ds.X_train.tolist(), "y": ds.y_train.tolist()},
+        "test": {"X": ds.X_test.tolist(), "y": ds.y_test.tolist()},
+    }
 
 
 def snapshot_json(frame: bytes) -> dict[str, Any]:
