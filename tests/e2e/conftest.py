@@ -25,8 +25,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     stop_server(srv)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Module-scoped: Playwright's sync API keeps an asyncio loop running in this thread while it is open,
+    and later test directories call asyncio.run(); a session-scoped browser would break them."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
