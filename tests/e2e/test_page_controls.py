@@ -28,7 +28,8 @@ def test_pause_step_scrub_and_reset(page, server):
     p.wait_for_function("e => window.__bpv.shown().epoch === e + 1 && window.__bpv.shown().batch === 0", arg=e0)
     p.click("#step-batch")
     p.wait_for_function("e => window.__bpv.shown().batch === 1", arg=e0)
-    assert "+ 1 batch" in p.inner_text(".scrub-label")
+    # the label is redrawn in the next animation frame
+    p.wait_for_function("() => document.querySelector('.scrub-label').innerText.includes('+ 1 batch')")
     run_id = p.evaluate("window.__bpv.run().id")
     # time travel to the first stored epoch: the diagram shows that epoch's weights
     p.focus(".scrubber")
@@ -37,7 +38,7 @@ def test_pause_step_scrub_and_reset(page, server):
     p.wait_for_function("() => !window.__bpv.view().following && window.__bpv.shown().epoch === 0")
     _, t0 = server.snapshot(run_id, 0)
     np.testing.assert_array_equal(shown_tensor(p, "W1", 8), t0["W1"].ravel())
-    assert "epoch 0 of" in p.inner_text(".scrub-label")
+    p.wait_for_function("() => document.querySelector('.scrub-label').innerText.includes('epoch 0 of')")
     p.keyboard.press("ArrowRight")  # the next stored epoch (the slider has focus, so this is not "step")
     p.wait_for_function("() => window.__bpv.shown().epoch > 0")
     assert p.evaluate("window.__bpv.run().epoch") == e0 + 1
