@@ -124,6 +124,10 @@ def test_phone_width(browser, server):
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= 391, sel
         p.click("#play")
         wait_state(p, "paused")
+        # the curves catch up within their adaptive update interval (≤ 2 s): picture them caught up
+        p.wait_for_function("() => { const d = document.querySelector('.cost-chart').data;"
+                            " return d && d[0].x.length && d[0].x[d[0].x.length - 1] === window.__bpv.run().epoch; }",
+                            timeout=15_000)
         time.sleep(0.5)
         shot(p, "05-phone.png", full_page=True)
         assert watch.errors() == []
