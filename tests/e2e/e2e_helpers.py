@@ -82,7 +82,7 @@ def start_server(data_dir: Path, skip: Any = None) -> Server:
     """uvicorn app.main:create_app on a free loopback port with BPV_DATA_DIR=data_dir, once /healthz answers."""
     if not (ROOT / "app" / "main.py").exists() or not Path(CHROMIUM).exists():
         reason = "app/main.py is not there yet" if Path(CHROMIUM).exists() else f"no Chromium at {CHROMIUM}"
-        if skip:
+        if skip and os.environ.get("CI") != "true":  # in CI (make test installs Chromium) this fails instead
             skip(reason)
         raise RuntimeError(reason)
     port = _free_port()
