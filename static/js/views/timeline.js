@@ -22,7 +22,7 @@ export function mountTimeline(root, actions) {
     update(s) {
       const t = s.timeline;
       const snap = shownSnapshot(s);
-      const key = [s.rev.timeline, s.following, s.rev.scrub, s.rev.run, s.replaying, snap ? snap.epoch : -1].join("|");
+      const key = [s.rev.timeline, s.following, s.rev.scrub, s.rev.run, s.replaying, snap ? `${snap.epoch}.${snap.batch}` : -1].join("|");
       if (key === drawnKey) return;
       drawnKey = key;
       const n = t.epochs.length;
