@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -22,7 +23,8 @@ class Settings(BaseSettings):
     max_layers: int = Field(10, ge=1)  # hidden layers
     max_width: int = Field(1024, ge=1)
     max_epochs: int = Field(100_000, ge=1)
-    max_running: int = Field(4, ge=1)  # runs training at once; more wait in the queue
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)  # training processes
+    max_running: int = Field(32, ge=1)  # runs training at once (sharing the workers); more wait in the queue
     max_queued: int = Field(32, ge=0)  # beyond this, new runs get 429
     snapshot_budget_mb: float = Field(64.0, gt=0)  # per run, before snapshots are thinned
     max_upload_bytes: int = Field(10_000_000, ge=1)
@@ -34,6 +36,7 @@ class Settings(BaseSettings):
     max_activations: int = Field(20_000_000, ge=1000)
     commit_interval: float = Field(0.25, gt=0, le=1.0)  # seconds between SQLite commits
     max_ws_message: int = Field(64 * 1024, ge=1024)
+    max_frame_rate: float = Field(60.0, gt=0, le=1000)  # snapshots a second to one stream client, at most
     ws_send_timeout: float = Field(20.0, gt=0, le=3600)  # a WS client that takes no message for this long is cut off
 
     # security

@@ -6,9 +6,7 @@ the lifespan, never at module level.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,7 +25,9 @@ from .middleware import BodyLimit, SecurityHeaders
 from .paths import STATIC_DIR, SWAGGER_DIR
 from .services.data import DataError, DataService
 from .services.lifecycle import IllegalTransition
-from .services.runs import LimitExceeded, NotFound, RunManager
+from .services.reader import RunReader
+from .services.run import RunError
+from .services.runs import NotFound, RunManager
 from .services.storage import Storage
 
 log = logging.getLogger("backprop_viz")
@@ -36,26 +36,27 @@ log = logging.getLogger("backprop_viz")
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     s: Settings = app.state.settings
-    storage = Storage(s.db_path, int(s.snapshot_budget_mb * 2**20), s.commit_interval)
+    storage = Storage(s.db_path, int(s.snapshot_budget_mb * 2**20))
     interrupted = storage.mark_interrupted()
     if interrupted:
         log.warning("%d run(s) were live when the server last stopped: now 'interrupted'", interrupted)
     data = DataService(s, storage)
-    runs = RunManager(s, storage, data, asyncio.get_running_loop())
-    storage.start(runs.pending)
+    runs = RunManager(s, storage, data)
+    runs.start()
     app.state.storage, app.state.data, app.state.runs = storage, data, runs
+    app.state.reader = RunReader(runs, storage, data)
     try:
         yield
     finally:
-        runs.shutdown()
+        await runs.shutdown()
         storage.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """The app. BLAS is pinned to one thread per process: runs train in threads of their own."""
+    """The app. Training happens in worker processes (``services/pool.py``); BLAS is pinned to one thread
+    here too, for what little NumPy the web process does."""
     settings = settings or Settings()
     threadpool_limits(1)
-    sys.setswitchinterval(0.002)  # the event loop gets the GIL back quickly from training threads
     app = FastAPI(title="backprop-viz", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Watch a neural network learn by backpropagation: runs over REST, "
                               "every epoch's tensors over WS /ws/runs/{id} (see docs/protocol.md).")
@@ -84,8 +85,8 @@ def _errors(app: FastAPI) -> None:
     async def conflict(_: Request, e: IllegalTransition) -> JSONResponse:
         return detail(409, str(e))
 
-    @app.exception_handler(LimitExceeded)
-    async def limit(_: Request, e: LimitExceeded) -> JSONResponse:
+    @app.exception_handler(RunError)
+    async def limit(_: Request, e: RunError) -> JSONResponse:
         return detail(e.status, str(e))
 
     @app.exception_handler(DataError)

@@ -61,7 +61,7 @@ class RunCreate(RunConfig):
 
 
 class ParameterEdit(BaseModel):
-    model_config = _STRICT
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
     kind: Literal["weight", "bias"]
     layer: int = Field(ge=1)
     row: int = Field(ge=0)
@@ -72,7 +72,7 @@ class ParameterEdit(BaseModel):
 class RunPatch(BaseModel):
     """``PATCH /api/runs/{id}``: only the fields given change. ``speed: null`` means unlimited."""
 
-    model_config = _STRICT
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
     learning_rate: float | None = Field(None, gt=0, le=100)
     speed: float | None = Field(None, gt=0, le=100_000)
     probe_index: int | None = Field(None, ge=0)
@@ -81,7 +81,7 @@ class RunPatch(BaseModel):
 
 
 class StepRequest(BaseModel):
-    model_config = _STRICT
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
     unit: Literal["epoch", "batch"] = "epoch"
 
 
@@ -223,6 +223,7 @@ _ERROR_TEXT = {
     413: "The request body is over the upload limit",
     422: "Invalid input or over a limit; the message names the field",
     429: "Too many live runs (or queued steps); the message says what to do",
+    503: "The server cannot start the run now (its training workers are not available)",
 }
 
 

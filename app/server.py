@@ -24,7 +24,7 @@ def run_server(host: str | None = None, port: int | None = None, data_dir: str |
         print(f"backprop-viz: bad setting: {e}", file=sys.stderr)
         return 2
     try:
-        Storage(settings.db_path, 1, 1.0).close()
+        Storage(settings.db_path, 1).close()
     except StorageError as e:
         print(f"backprop-viz: {e}", file=sys.stderr)
         return 2

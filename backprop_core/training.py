@@ -17,7 +17,7 @@ import numpy as np
 
 from . import optimizers
 from .datasets import Dataset
-from .network import MLP, Trace
+from .network import MLP, Gradients, Trace
 from .snapshot import EpochSnapshot
 
 Array = np.ndarray
@@ -92,6 +92,18 @@ class _Eval:
     trace: Trace | None
 
 
+@dataclass(frozen=True)
+class _Measured:
+    """One state's evaluation, shared by its metrics and its tensors: the costs and accuracies, and the
+    gradient over the training set (or its fixed subset) with its δˡ — None when snapshots are off.
+    ``key`` = (epoch, batch, parameter version) of the state it describes."""
+
+    key: tuple[int, int, int]
+    train: _Eval
+    test: _Eval
+    grads: Gradients | None
+
+
 class Trainer:
     """Runs epochs of mini-batch gradient descent on ``net`` (updated in place) over ``dataset``.
 
@@ -103,7 +115,8 @@ class Trainer:
         max_epochs: DONE after this many epochs (None: no limit).
         target_cost: DONE once the training cost is ≤ this (None: no target).
         probe_index: the training example whose zˡ, aˡ, δˡ every snapshot records.
-        snapshots: record tensors (False: scalars only, for speed).
+        snapshots: True: each epoch's snapshot carries the per-layer norms and (unless a step is asked for
+            ``tensors=False``) every tensor; False: scalars only, for speed.
         grid_size: G, the side of the input-plane grid for 2-D data (0 = none).
     """
 
@@ -162,8 +175,15 @@ class Trainer:
         # At most MAX_WORKSPACE_BYTES are kept; passes beyond that allocate afresh each epoch.
         self._workspace: dict[str, Trace] = {}
         self._workspace_bytes = 0
+        self._version = 0  # bumped by every parameter edit: a state is (epoch, batch, version)
+        self._measured: _Measured | None = None  # the newest state's evaluation, reused by its tensors
 
     # -- controls -----------------------------------------------------------------------------------------
+    @property
+    def position(self) -> tuple[int, int, int]:
+        """(epoch, batch, parameter version): changes whenever the state a snapshot would show changes."""
+        return (self.epoch, self._batch, self._version)
+
     @property
     def learning_rate(self) -> float:
         return self.optimizer.learning_rate
@@ -195,6 +215,7 @@ class Trainer:
         if any(not 0 <= i < s for i, s in zip(index, arr.shape, strict=True)):  # type: ignore[operator]
             raise ValueError(f"index {index} is outside {kind} {layer}'s shape {arr.shape}")
         arr[index] = value
+        self._version += 1
 
     def _transition(self, allowed: tuple[TrainerState, ...], to: TrainerState, action: str) -> None:
         if self.state not in allowed:
@@ -218,24 +239,26 @@ class Trainer:
             if snap is not None:
                 yield snap
 
-    def step_epoch(self) -> EpochSnapshot | None:
+    def step_epoch(self, tensors: bool | None = None) -> EpochSnapshot | None:
         """Finish the current epoch (all of it, or what is left after single batch steps).
 
-        Returns None if the run diverged."""
+        ``tensors``: whether the snapshot carries the tensors (default: whenever snapshots are on); without
+        them it still has the per-layer norms, and ``snapshot()`` can add the tensors of the same state
+        later at the cost of the tensors alone. Returns None if the run diverged."""
         self._check_steppable()
         with np.errstate(all="ignore"):  # overflow is caught as a non-finite cost in _finish_epoch
             while not self._train_batch():
                 pass
-        return self._finish_epoch()
+        return self._finish_epoch(tensors)
 
-    def step_batch(self) -> EpochSnapshot | None:
+    def step_batch(self, tensors: bool | None = None) -> EpochSnapshot | None:
         """One mini-batch update. Returns the epoch's snapshot when this batch ends an epoch, otherwise a
         snapshot of the current weights with ``batch`` > 0; None (and DIVERGED) if the cost is no longer
-        finite."""
+        finite. ``tensors`` as for ``step_epoch``."""
         self._check_steppable()
         with np.errstate(all="ignore"):
             ends_epoch = self._train_batch()
-        return self._finish_epoch() if ends_epoch else self._checked(self.snapshot())
+        return self._finish_epoch(tensors) if ends_epoch else self._checked(self.snapshot(tensors))
 
     def _train_batch(self) -> bool:
         """One update on the next mini-batch of this epoch's shuffled order; True when it ends the epoch.
@@ -259,8 +282,8 @@ class Trainer:
         if self.state.terminal:
             raise InvalidTransition(f"cannot step a run that is {self.state.value}")
 
-    def _finish_epoch(self) -> EpochSnapshot | None:
-        snap = self._checked(self.snapshot())
+    def _finish_epoch(self, tensors: bool | None) -> EpochSnapshot | None:
+        snap = self._checked(self.snapshot(tensors))
         if snap is None:
             return None
         if self.target_cost is not None and snap.train_cost <= self.target_cost:
@@ -270,8 +293,9 @@ class Trainer:
         return snap
 
     def _checked(self, snap: EpochSnapshot) -> EpochSnapshot | None:
-        """``snap``, or None and DIVERGED when it holds NaN or ±inf (never handed out)."""
-        if snap.is_finite():
+        """``snap``, or None and DIVERGED when it (or, for a snapshot without tensors, a parameter) holds NaN
+        or ±inf (never handed out)."""
+        if snap.is_finite() and (snap.has_tensors or self._weights_finite()):
             return snap
         self.state = TrainerState.DIVERGED
         where = f"epoch {self.epoch}" + (f", batch {snap.batch}" if snap.batch else "")
@@ -318,18 +342,47 @@ class Trainer:
             hit = out.argmax(axis=1) == Y.argmax(axis=1)
         return float(hit.mean())
 
-    def snapshot(self) -> EpochSnapshot:
-        """The current state as a frozen snapshot (tensors only when snapshots are on)."""
-        with np.errstate(all="ignore"):
-            train = self._evaluate(self.X, self.Y, "train")
-            test = self._evaluate(self.X_test, self.Y_test, "test")
-            base: dict[str, Any] = dict(
-                epoch=self.epoch, batch=self._batch, train_cost=train.cost,
-                test_cost=test.cost if len(self.X_test) else None, accuracy=test.accuracy,
-                train_accuracy=train.accuracy, learning_rate=self.learning_rate)
-            if not self.snapshots or train.trace is None:
-                return EpochSnapshot(**base)
-            return self._full_snapshot(base, train.trace, test.output[:MAX_TEST_OUTPUTS])
+    def snapshot(self, tensors: bool | None = None) -> EpochSnapshot:
+        """The current state as a frozen snapshot: scalars, and with snapshots on the per-layer norms and
+        (``tensors``, default True) every tensor. The evaluation of a state is done once: asking for the
+        tensors of the state whose metrics were just taken costs only the tensors."""
+        with np.errstate(all="ignore"):  # a diverging run's overflow is caught by is_finite, not warned about
+            return self._snapshot(tensors)
+
+    def _snapshot(self, tensors: bool | None) -> EpochSnapshot:
+        m = self._measure()
+        base: dict[str, Any] = dict(
+            epoch=self.epoch, batch=self._batch, train_cost=m.train.cost,
+            test_cost=m.test.cost if len(self.X_test) else None, accuracy=m.test.accuracy,
+            train_accuracy=m.train.accuracy, learning_rate=self.learning_rate)
+        if m.grads is None:
+            return EpochSnapshot(**base)
+        n_sub = len(self._sub_Y)
+        base["grad_norms"] = tuple(float(np.linalg.norm(g)) for g in m.grads.weights)
+        base["delta_norms"] = tuple(float(np.sqrt(np.einsum("ij,ij->", d, d) / n_sub)) for d in m.grads.deltas)
+        if tensors is False:
+            return EpochSnapshot(**base)
+        return self._full_snapshot(base, m.grads, m.test.output[:MAX_TEST_OUTPUTS])
+
+    def _measure(self) -> _Measured:
+        """The evaluation of the current state (cached until the next update or parameter edit)."""
+        key = self.position
+        if self._measured is not None and self._measured.key == key:
+            return self._measured
+        train = self._evaluate(self.X, self.Y, "train")
+        test = self._evaluate(self.X_test, self.Y_test, "test")
+        grads = None
+        if self.snapshots and train.trace is not None:
+            # The gradient reuses the training-set forward pass just done for the cost: all of it, or the
+            # subset's rows of it (no second forward pass over the subset).
+            sub = self._sub
+            trace = train.trace if sub is None else self._subset_rows(train.trace, sub)
+            grads = self.net.backward(trace, self._sub_Y)
+        self._measured = _Measured(key, train, test, grads)
+        return self._measured
+
+    def _weights_finite(self) -> bool:
+        return all(np.isfinite(a).all() for a in (*self.net.weights, *self.net.biases))
 
     def _grid_activations(self, grid: Array) -> list[Array]:
         """aˡ (G², n_l) over the grid points (G², 2) for l = 1 … L: the forward pass in float32 with σ applied
@@ -358,13 +411,8 @@ class Trainer:
             self._keep("subset", trace)
         return trace
 
-    def _full_snapshot(self, base: dict[str, Any], train: Trace, test_outputs: Array) -> EpochSnapshot:
+    def _full_snapshot(self, base: dict[str, Any], grads: Gradients, test_outputs: Array) -> EpochSnapshot:
         net = self.net
-        # The gradient reuses the training-set forward pass just done for the cost: all of it, or the
-        # subset's rows of it (no second forward pass over the subset).
-        sub = self._sub
-        trace = train if sub is None else self._subset_rows(train, sub)
-        grads = net.backward(trace, self._sub_Y)
         p = self.probe_index
         probe_trace = net.forward(self.X[p:p + 1])
         probe_grads = net.backward(probe_trace, self.Y[p:p + 1])
@@ -376,11 +424,8 @@ class Trainer:
                 if a.shape[1] <= MAX_GRID_NEURONS or l == len(net.weights):
                     grid_layers.append(l)
                     grids.append(_frozen(a.T.reshape(-1, G, G)))
-        n_sub = len(self._sub_Y)
         return EpochSnapshot(
             **base,
-            grad_norms=tuple(float(np.linalg.norm(g)) for g in grads.weights),
-            delta_norms=tuple(float(np.sqrt(np.einsum("ij,ij->", d, d) / n_sub)) for d in grads.deltas),
             weights=_frozen_all(net.weights), biases=_frozen_all(net.biases),
             grad_weights=_frozen_all(grads.weights), grad_biases=_frozen_all(grads.biases),
             mean_abs_delta=tuple(_frozen(np.abs(d).mean(axis=0)) for d in grads.deltas),

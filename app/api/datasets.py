@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from ..schemas import DataOut, DatasetInfoOut, DatasetList, RunConfig, errors
 from ..services.data import DataError
-from ..services.present import data_out
+from ..services.reader import data_out
 from .deps import DataDep, Read, SettingsDep, Write
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])

@@ -1,4 +1,5 @@
-"""Typed dependencies: the services on ``app.state`` and the optional API token."""
+"""Typed dependencies: the services on ``app.state`` (for HTTP routes and the WebSocket alike) and the
+optional API token."""
 
 from __future__ import annotations
 
@@ -6,31 +7,38 @@ import secrets
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from starlette.requests import HTTPConnection
 
 from ..config import Settings
 from ..services.data import DataService
+from ..services.reader import RunReader
 from ..services.runs import RunManager
 from ..services.storage import Storage
 
 
-def get_settings(request: Request) -> Settings:
+def get_settings(request: HTTPConnection) -> Settings:
     s: Settings = request.app.state.settings
     return s
 
 
-def get_runs(request: Request) -> RunManager:
+def get_runs(request: HTTPConnection) -> RunManager:
     m: RunManager = request.app.state.runs
     return m
 
 
-def get_storage(request: Request) -> Storage:
+def get_storage(request: HTTPConnection) -> Storage:
     s: Storage = request.app.state.storage
     return s
 
 
-def get_data(request: Request) -> DataService:
+def get_data(request: HTTPConnection) -> DataService:
     d: DataService = request.app.state.data
     return d
+
+
+def get_reader(request: HTTPConnection) -> RunReader:
+    r: RunReader = request.app.state.reader
+    return r
 
 
 def token_ok(settings: Settings, given: str | None) -> bool:
@@ -66,5 +74,6 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 RunsDep = Annotated[RunManager, Depends(get_runs)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 DataDep = Annotated[DataService, Depends(get_data)]
+ReaderDep = Annotated[RunReader, Depends(get_reader)]
 Write = [Depends(require_token)]
 Read = [Depends(require_read_token)]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Response
 from fastapi.responses import PlainTextResponse
 
 from ..schemas import (
@@ -22,49 +23,46 @@ from ..schemas import (
     StoredEpochs,
     errors,
 )
-from ..services import frames
-from ..services.present import Reader, data_out, history_csv, nearest, snapshot_json
-from .deps import DataDep, Read, RunsDep, StorageDep, Write
+from ..services.reader import data_out, history_csv, nearest, points_text, snapshot_json
+from ..worker import frames
+from .deps import Read, ReaderDep, RunsDep, Write
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 RUN_ID = r"^[a-f0-9]{12}$"
 RunId = Annotated[str, Query(pattern=RUN_ID)]
 
 
-def reader(runs: RunsDep, storage: StorageDep) -> Reader:
-    return Reader(runs, storage)
-
-
 @router.post("", status_code=201, response_model=RunOut, dependencies=Write,
-             responses=errors(400, 401, 413, 422, 429), summary="Create a run (and start it unless start is false)")
-async def create_run(runs: RunsDep, storage: StorageDep,
+             responses=errors(400, 401, 413, 422, 429, 503),
+             summary="Create a run (and start it unless start is false)")
+async def create_run(runs: RunsDep, reader: ReaderDep,
                      body: Annotated[RunCreate, Body(default_factory=RunCreate)]) -> dict[str, Any]:
-    run = await run_in_threadpool(runs.create, body)
-    return reader(runs, storage).out(run.id)
+    run = await runs.create(body)
+    return await reader.out(run.id)
 
 
 @router.get("", response_model=RunList, dependencies=Read, responses=errors(401, 422), summary="Runs, newest first")
-def list_runs(runs: RunsDep, storage: StorageDep, limit: Annotated[int, Query(ge=1, le=200)] = 20,
-              offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> dict[str, Any]:
-    items, total = reader(runs, storage).page(limit, offset)
+async def list_runs(reader: ReaderDep, limit: Annotated[int, Query(ge=1, le=200)] = 20,
+                    offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> dict[str, Any]:
+    items, total = await reader.page(limit, offset)
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 @router.get("/{run_id}", response_model=RunOut, dependencies=Read, responses=errors(401, 404))
-def get_run(run_id: str, runs: RunsDep, storage: StorageDep) -> dict[str, Any]:
-    return reader(runs, storage).out(run_id)
+async def get_run(run_id: str, reader: ReaderDep) -> dict[str, Any]:
+    return await reader.out(run_id)
 
 
 @router.delete("/{run_id}", status_code=204, dependencies=Write, responses=errors(401, 404))
-def delete_run(run_id: str, runs: RunsDep) -> Response:
-    runs.delete(run_id)
+async def delete_run(run_id: str, runs: RunsDep) -> Response:
+    await runs.delete(run_id)
     return Response(status_code=204)
 
 
 def _action(name: str, doc: str) -> None:
-    def handler(run_id: str, runs: RunsDep, storage: StorageDep) -> dict[str, Any]:
-        runs.action(run_id, name)
-        return reader(runs, storage).out(run_id)
+    async def handler(run_id: str, runs: RunsDep, reader: ReaderDep) -> dict[str, Any]:
+        await runs.action(run_id, name)
+        return await reader.out(run_id)
 
     handler.__name__ = f"{name}_run"
     router.post(f"/{{run_id}}/{name}", response_model=RunOut, dependencies=Write, summary=doc,
@@ -79,37 +77,36 @@ _action("stop", "Stop a run for good")
 @router.post("/{run_id}/step", response_model=RunOut, dependencies=Write,
              responses=errors(400, 401, 404, 409, 413, 422, 429),
              summary="Train one epoch or one mini-batch of a paused run")
-def step_run(run_id: str, runs: RunsDep, storage: StorageDep,
-             body: Annotated[StepRequest, Body(default_factory=StepRequest)]) -> dict[str, Any]:
-    runs.action(run_id, "step", body.unit)
-    return reader(runs, storage).out(run_id)
+async def step_run(run_id: str, runs: RunsDep, reader: ReaderDep,
+                   body: Annotated[StepRequest, Body(default_factory=StepRequest)]) -> dict[str, Any]:
+    await runs.action(run_id, "step", body.unit)
+    return await reader.out(run_id)
 
 
 @router.patch("/{run_id}", response_model=RunOut, dependencies=Write,
               responses=errors(400, 401, 404, 409, 413, 422),
               summary="Change the learning rate, speed or probe while it runs; edit a weight while paused")
-def patch_run(run_id: str, body: RunPatch, runs: RunsDep, storage: StorageDep) -> dict[str, Any]:
-    runs.patch(run_id, body.learning_rate, body.speed, "speed" in body.model_fields_set, body.probe_index,
-               body.parameter, body.name)
-    return reader(runs, storage).out(run_id)
+async def patch_run(run_id: str, body: RunPatch, runs: RunsDep, reader: ReaderDep) -> dict[str, Any]:
+    await runs.patch(run_id, body)
+    return await reader.out(run_id)
 
 
 @router.get("/{run_id}/history", response_model=History, dependencies=Read,
             responses={200: {"content": {"text/csv": {}}}, **errors(401, 404, 422)})
-def get_history(run_id: str, runs: RunsDep, storage: StorageDep,
-                format: Annotated[str, Query(pattern="^(json|csv)$")] = "json") -> Any:
-    r = reader(runs, storage)
-    points = r.history(run_id)
+async def get_history(run_id: str, reader: ReaderDep,
+                      format: Annotated[str, Query(pattern="^(json|csv)$")] = "json") -> Any:
+    points = await reader.points(run_id)
     if format == "csv":
-        n_layers = len(r.meta(run_id)["layer_sizes"]) - 1
-        return PlainTextResponse(history_csv(points, n_layers), media_type="text/csv",
+        n_layers = len((await reader.meta(run_id))["layer_sizes"]) - 1
+        text = await asyncio.to_thread(history_csv, [json.loads(p) for p in points], n_layers)
+        return PlainTextResponse(text, media_type="text/csv",
                                  headers={"Content-Disposition": f'attachment; filename="run-{run_id}.csv"'})
-    return {"points": points}
+    return Response(points_text(points), media_type="application/json")
 
 
 @router.get("/{run_id}/snapshots", response_model=StoredEpochs, dependencies=Read, responses=errors(401, 404))
-def list_snapshots(run_id: str, runs: RunsDep, storage: StorageDep) -> dict[str, Any]:
-    epochs, latest = reader(runs, storage).stored_epochs(run_id)
+async def list_snapshots(run_id: str, reader: ReaderDep) -> dict[str, Any]:
+    epochs, latest = await reader.stored_epochs(run_id)
     return {"epochs": epochs, "latest": latest}
 
 
@@ -117,25 +114,23 @@ def list_snapshots(run_id: str, runs: RunsDep, storage: StorageDep) -> dict[str,
             responses={200: {"content": {"application/octet-stream": {}}}, **errors(401, 422),
                        404: {"model": ErrorOut, "description": "Not stored: detail.nearest lists the nearest "
                                                                "stored epochs"}})
-def get_snapshot(run_id: str, epoch: Annotated[int, Path(ge=0, le=2**62)], runs: RunsDep, storage: StorageDep,
-                 format: Annotated[str, Query(pattern="^(json|binary)$")] = "json") -> Any:
-    r = reader(runs, storage)
-    frame = r.frame(run_id, epoch)
+async def get_snapshot(run_id: str, epoch: Annotated[int, Path(ge=0, le=2**62)], reader: ReaderDep,
+                       format: Annotated[str, Query(pattern="^(json|binary)$")] = "json") -> Any:
+    frame = await reader.frame(run_id, epoch)
     if frame is None:
-        epochs, _ = r.stored_epochs(run_id)
+        epochs, _ = await reader.stored_epochs(run_id)
         raise HTTPException(404, {"message": f"epoch {epoch} of run {run_id} is not stored",
                                   "nearest": nearest(epochs, epoch)})
     if format == "binary":
         return Response(frame, media_type="application/octet-stream")
-    return snapshot_json(frame)
+    return await asyncio.to_thread(snapshot_json, frame)
 
 
 @router.get("/{run_id}/export", response_model=ExportOut, dependencies=Read, responses=errors(401, 404, 409),
             summary="Config and the newest weights as JSON")
-def export_run(run_id: str, runs: RunsDep, storage: StorageDep) -> Any:
-    r = reader(runs, storage)
-    out = r.out(run_id)
-    frame = r.latest_frame(run_id)
+async def export_run(run_id: str, reader: ReaderDep) -> Any:
+    out = await reader.out(run_id)
+    frame = await reader.latest_frame(run_id)
     if frame is None:
         raise HTTPException(409, "this run has no weights yet")
     header, tensors = frames.decode(frame)
@@ -149,7 +144,6 @@ def export_run(run_id: str, runs: RunsDep, storage: StorageDep) -> Any:
 
 @router.get("/{run_id}/data", response_model=DataOut, dependencies=Read, responses=errors(401, 404, 422),
             summary="The run's own training and test data (train order = probe index)")
-def get_data(run_id: str, request: Request, runs: RunsDep, storage: StorageDep, data: DataDep) -> Any:
-    run = runs.runs.get(run_id)
-    ds = run.dataset if run is not None else data.load(reader(runs, storage).config(run_id))
-    return data_out(ds)
+async def get_data(run_id: str, reader: ReaderDep) -> Any:
+    ds = await reader.dataset(run_id)
+    return await asyncio.to_thread(data_out, ds)

@@ -1,169 +1,210 @@
-"""One live run: its trainer, its worker thread, its history and newest snapshot.
+"""One run as the web process owns it: its lifecycle, its history, its newest snapshot, its watchers.
 
-The worker thread is the only one that trains. It waits on ``cond`` while the run is paused or queued,
-paces epochs when a speed is set, and hands every epoch to the hub (clients) and, through ``drain``, to
-the storage writer. Other threads change the run only through the manager, under ``cond``.
+The run's training happens in a worker process (``link``); this object is its one owner on the web side
+and lives on the event loop — nothing else writes its state. Transitions go through ``become`` (the state
+machine of ``lifecycle.py``), which also tells the worker whether to train. Events from the worker
+(``on_points``, ``on_frame``, ``on_ended``) append to the history, replace the newest frame and wake the
+watchers. Snapshots are built on demand: ``want_frame`` asks the worker for the next one only when a
+watcher has room for it.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import threading
 import time
-from collections import deque
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
-
-from backprop_core import EpochSnapshot, Trainer, TrainerState
-from backprop_core.datasets import Dataset
+from typing import Any, Protocol
 
 from ..schemas import RunConfig
-from . import frames
-from .hub import Hub
-from .lifecycle import RunState
+from .lifecycle import RunState, check_action, check_transition
+from .pool import WorkerGone, WorkerLink
 from .storage import Pending
 
-log = logging.getLogger("backprop_viz.run")
+MAX_STEPS = 100  # steps a paused run may have waiting
 
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+class Watcher(Protocol):
+    """A stream client following a run (``stream.py``)."""
+
+    def wake(self) -> None: ...
+
+    def push_state(self, message: dict[str, Any]) -> None: ...
+
+
+class RunError(ValueError):
+    """A request the run cannot carry out; ``status`` is the HTTP status (422 or 429), ``field`` the input."""
+
+    def __init__(self, message: str, status: int = 422, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.field = status, field
+
+
 class Run:
-    def __init__(self, run_id: str, name: str, config: RunConfig, meta: dict[str, Any], trainer: Trainer,
-                 dataset: Dataset, hub: Hub, on_end: Callable[[Run, RunState, str], None],
-                 stride: Callable[[], int]) -> None:
-        self.id, self.name, self.config, self.meta = run_id, name, config, meta
-        self.trainer, self.dataset, self.hub = trainer, dataset, hub
+    def __init__(self, run_id: str, name: str, config: RunConfig, n_train: int) -> None:
+        self.id, self.name, self.config, self.n_train = run_id, name, config, n_train
+        self.meta: dict[str, Any] = {}
+        self.link: WorkerLink | None = None
         self.state = RunState.PAUSED
         self.reason = ""
         self.created_at = self.updated_at = now()
-        self.speed: float | None = config.speed
-        self.cond = threading.Condition()
-        self.train_lock = threading.Lock()  # held while the trainer steps; parameter edits take it too
-        self.steps: deque[str] = deque()
-        # the history: each epoch's point serialised once (JSON text, ~300 bytes), spliced as it is into
-        # metrics, hello and SQLite; REST parses it back. Epochs are consecutive from 0.
-        self.points_json: list[str] = []
-        self.metrics_cache: tuple[int, int, str] = (-1, -1, "")  # the newest metrics message (app/api/ws.py)
-        self.ended_at: list[float] = []  # unix time each history point's epoch ended (metrics' ``ended_at``)
-        self._head: tuple[int, EpochSnapshot | None] = (0, None)  # (seq, newest snapshot), swapped atomically
-        self._frame: tuple[int, bytes] = (-1, b"")
-        self._frame_lock = threading.Lock()
-        self._on_end = on_end
-        self._stride = stride
-        # storage hand-off
-        self._flushed_points = 0
-        self._frames: list[tuple[int, Callable[[], bytes]]] = []
-        self._dirty = True
-        self._pending_latest = False
-        self.thread = threading.Thread(target=self._work, name=f"run-{run_id}", daemon=True)
+        # history: each epoch's point as JSON text (serialised once by the worker), epochs 0, 1, 2 … in order;
+        # ended_at[k]: the Unix time the epoch of points[k] ended (metrics' ``ended_at``)
+        self.points: list[str] = []
+        self.ended_at: list[float] = []
+        self.metrics_cache: tuple[int, int, str] = (-1, -1, "")  # the newest metrics message (stream.py)
+        # the newest snapshot frame, shared by every watcher
+        self.frame = b""
+        self.frame_seq = 0
+        self.frame_at = (-1, 0)  # (epoch, batch)
+        self.frame_time = 0.0
+        self.watchers: set[Watcher] = set()
+        self.steps_left = 0
+        self.stride = 1  # storage keeps the frames of epochs that are multiples of this
+        self.stride_planned = False
+        self._want_sent = False
+        # storage hand-off: what the writer has not taken yet
+        self._stored_points = 0
+        self._store_frames: list[tuple[int, bytes]] = []
+        self._latest_changed = False
+        self.dirty = True
+        self.stored = False  # its row exists in storage (the writer waits for it)
 
     # -- what readers see ---------------------------------------------------------------------------------
     @property
     def epoch(self) -> int:
-        return self.trainer.epoch
+        return max(0, len(self.points) - 1)
 
-    def latest(self) -> tuple[int, EpochSnapshot | None]:
-        return self._head
-
-    def frame(self) -> tuple[int, bytes]:
-        """(seq, binary frame) of the newest snapshot, encoded once and shared by every client."""
-        with self._frame_lock:
-            seq, snap = self._head
-            if snap is not None and self._frame[0] != seq:
-                self._frame = (seq, frames.encode(snap))
-            return self._frame
+    @property
+    def hosted(self) -> bool:
+        """The worker still has this run (it is live and its worker is alive)."""
+        return self.link is not None and self.link.alive and not self.state.terminal
 
     def state_message(self) -> dict[str, Any]:
         return {"type": "state", "state": self.state.value, "reason": self.reason, "epoch": self.epoch}
 
     def touch(self) -> None:
         self.updated_at = now()
-        self._dirty = True
+        self.dirty = True
 
-    # -- the worker ---------------------------------------------------------------------------------------
-    def _work(self) -> None:
-        try:
-            self._publish(self.trainer.snapshot())  # epoch 0: the initial network
-            next_due = time.monotonic()
-            while True:
-                with self.cond:
-                    step = self._wait_for_work()
-                    if step is None and self.state is not RunState.RUNNING:
-                        return
-                    if step is None and self.speed:
-                        now = time.monotonic()
-                        next_due = min(next_due, now + 1 / self.speed)  # a faster new speed applies at once
-                        delay = next_due - now
-                        if delay > 0:  # capped: Condition.wait overflows past time_t (speed 1e-300)
-                            self.cond.wait(min(delay, 3600.0))  # a pause, stop or speed change wakes us early
-                            continue
-                with self.train_lock:
-                    snap = self.trainer.step_batch() if step == "batch" else self.trainer.step_epoch()
-                if self.speed:
-                    next_due = max(next_due + 1 / self.speed, time.monotonic() - 1 / self.speed)
-                self._after_step(snap)
-                if self.trainer.state.terminal:
-                    return
-        except Exception as e:  # a bug or bad data must not take the server down: the run fails, visibly
-            log.exception("run %s failed", self.id)
-            self._on_end(self, RunState.FAILED, f"{type(e).__name__}: {e}")
+    # -- the state machine --------------------------------------------------------------------------------
+    def check(self, action: str) -> None:
+        check_action(action, self.state)
 
-    def _wait_for_work(self) -> str | None:
-        """Under cond: block until there is an epoch to train or a step to take; None = train / leave."""
-        while True:
-            if self.state.terminal:
-                return None
-            if self.steps and self.state is not RunState.RUNNING:
-                return self.steps.popleft()
-            if self.state is RunState.RUNNING:
-                return None
-            self.cond.wait()
-
-    def _after_step(self, snap: EpochSnapshot | None) -> None:
-        t = self.trainer
-        if snap is None:  # diverged: the trainer never hands out NaN
-            self._on_end(self, RunState.DIVERGED, t.reason)
+    def become(self, state: RunState, reason: str = "") -> None:
+        """Move to ``state`` (IllegalTransition if the machine forbids it) and tell the worker and watchers."""
+        if state is self.state:
             return
-        self._publish(snap)
-        if t.state is TrainerState.DONE:
-            self._on_end(self, RunState.DONE, t.reason)
-
-    def _publish(self, snap: EpochSnapshot) -> None:
-        if snap.batch == 0:
-            point = frames.point(snap)
-            # before the point: readers index both by len(history)
-            self.ended_at.append(time.time())
-            self.points_json.append(json.dumps(point, separators=(",", ":"), allow_nan=False))
-            if snap.epoch % self._stride() == 0:
-                self._frames.append((snap.epoch, lambda s=snap: frames.encode(s)))  # type: ignore[misc]
-        self.show(snap)
-
-    def show(self, snap: EpochSnapshot) -> None:
-        """Make ``snap`` the newest snapshot and wake the clients (also for a paused run whose probe or
-        weights were edited)."""
-        self._head = (self._head[0] + 1, snap)
-        self._pending_latest = True
+        check_transition(self.state, state)
+        before, self.state, self.reason = self.state, state, reason
         self.touch()
-        self.hub.wake()
+        self._want_sent = False
+        if self.hosted and (state is RunState.RUNNING or before is RunState.RUNNING):
+            self._send({"t": "run", "running": state is RunState.RUNNING})
+        message = self.state_message()
+        for w in list(self.watchers):
+            w.push_state(message)
 
-    # -- storage hand-off (called by the writer thread) -----------------------------------------------------
+    def end(self, state: RunState, reason: str, *, tell_worker: bool = True, final_frame: bool = True) -> None:
+        """A terminal state: the worker forgets the run (after its final snapshot unless said otherwise)."""
+        was_hosted = self.hosted
+        self.become(state, reason)
+        if tell_worker and was_hosted:
+            self._send({"t": "drop", "frame": final_frame})
+        if self.link is not None:
+            self.link.runs.discard(self.id)
+
+    def step(self, unit: str) -> None:
+        self.check("step")
+        if self.steps_left >= MAX_STEPS:
+            raise RunError("too many steps waiting; wait for them to finish", status=429)
+        self._send({"t": "step", "unit": unit})
+        self.steps_left += 1
+
+    async def configure(self, changes: dict[str, Any]) -> None:
+        """Learning rate, speed, probe or one parameter, carried out by the worker (RunError if it refuses)."""
+        if self.hosted and changes:
+            assert self.link is not None
+            try:
+                answer = await self.link.request({"t": "set", "run": self.id, **changes})
+            except WorkerGone as e:
+                raise RunError(str(e), status=409) from e
+            if answer.header.get("error"):
+                field = "probe_index" if "probe_index" in changes else "parameter" if "parameter" in changes else None
+                raise RunError(f"{field + ': ' if field else ''}{answer.header['error']}", field=field)
+        update = {k: v for k, v in changes.items() if k in ("learning_rate", "speed", "probe_index")}
+        if update:
+            self.config = self.config.model_copy(update=update)
+        self.touch()
+
+    def set_stride(self, stride: int) -> None:
+        if stride != self.stride:
+            self.stride = stride
+            if self.hosted:
+                self._send({"t": "stride", "stride": stride})
+
+    def want_frame(self) -> None:
+        """A watcher has room for a newer snapshot: ask the worker for the next one (once at a time)."""
+        if self._want_sent or not self.hosted:
+            return
+        if self.state is RunState.RUNNING or self.steps_left:
+            self._want_sent = True
+            self._send({"t": "want"})
+
+    def _send(self, header: dict[str, Any]) -> None:
+        if self.link is None:
+            return
+        try:
+            self.link.send({**header, "run": self.id})
+        except WorkerGone:
+            pass  # the pool reports the lost worker and the run ends there
+
+    # -- events from the worker ---------------------------------------------------------------------------
+    def on_points(self, points: list[str], ended_at: list[float], steps_left: int) -> None:
+        self.points.extend(points)
+        self.ended_at.extend(ended_at)
+        self.steps_left = steps_left
+        self.touch()
+        self._wake()
+
+    def on_frame(self, epoch: int, batch: int, frame: bytes) -> None:
+        self.frame, self.frame_at, self.frame_time = frame, (epoch, batch), time.monotonic()
+        self.frame_seq += 1
+        self._want_sent = False
+        if batch == 0 and epoch % self.stride == 0:
+            self._store_frames.append((epoch, frame))
+        self._latest_changed = True
+        self.touch()
+        self._wake()
+
+    def _wake(self) -> None:
+        for w in list(self.watchers):
+            w.wake()
+
+    # -- storage hand-off ---------------------------------------------------------------------------------
     def drain(self) -> Pending | None:
-        if not self._dirty:
+        """What the storage writer has not had yet (the cursors move now; the writer retries what fails)."""
+        if not self.dirty:
             return None
-        self._dirty = False
-        points = self.points_json[self._flushed_points:]
-        self._flushed_points += len(points)
-        out, self._frames = self._frames, []
+        self.dirty = False
+        points = self._new_points()
+        frames, self._store_frames = self._store_frames, []
         latest = None
-        snap = self._head[1]
-        if self._pending_latest and snap is not None:
-            self._pending_latest = False
-            latest = (snap.epoch, lambda: frames.encode(snap))
+        if self._latest_changed and self.frame:
+            self._latest_changed = False
+            latest = (self.frame_at[0], self.frame)
         row = {"state": self.state.value, "reason": self.reason, "epoch": self.epoch,
-               "updated_at": self.updated_at, "name": self.name}
-        return Pending(self.id, row, points, out, latest)
+               "updated_at": self.updated_at, "name": self.name, "config": self.config.model_dump_json()}
+        return Pending(self.id, row, points, frames, latest)
+
+    def _new_points(self) -> list[str]:
+        start = self._stored_points
+        self._stored_points = len(self.points)
+        return self.points[start:]
+
+    @property
+    def settled(self) -> bool:
+        """Finished, and everything handed to storage."""
+        return self.state.terminal and not self.dirty

@@ -1,44 +1,44 @@
-"""The run service: creates runs, schedules them onto training slots, carries out user actions.
+"""The run service: creates runs, places them on training workers, schedules them, carries out actions.
 
-Training runs in worker threads (one per live run), never on the event loop. At most ``max_running``
-runs train at once; a run that asks for a slot when none is free is ``queued`` and starts when one frees,
-oldest first. BLAS is pinned to one thread (see ``main.py``) so concurrent runs don't fight over 2 cores.
+Everything here runs on the event loop and only ever waits on it (dataset loading and SQLite go to
+threads, training to the workers of ``pool.py``). At most ``max_running`` runs train at once; a run that
+asks for a slot when none is free is ``queued`` and starts when one frees, oldest first. The workers share
+the cores among the runs that train, fairly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import pickle
 import secrets
-import threading
 from collections import OrderedDict, deque
+from typing import Any
 
 import numpy as np
 
-from backprop_core import MLP, Trainer, output_layer_size
+from backprop_core import costs
 from backprop_core.datasets import Dataset
 
 from ..config import Settings
-from ..schemas import ParameterEdit, RunConfig, RunCreate
+from ..schemas import RunConfig, RunCreate, RunPatch
+from ..worker.build import layer_sizes
+from ..worker.wire import Message
 from .data import DataError, DataService
-from .hub import Hub
-from .lifecycle import IllegalTransition, RunState, check_action, check_transition
-from .run import Run
+from .lifecycle import IllegalTransition, RunState
+from .persist import Persister
+from .pool import WorkerGone, WorkerLink, WorkerPool
+from .run import Run, RunError
 from .storage import Pending, Storage
 
+log = logging.getLogger("backprop_viz.runs")
 KEEP_FINISHED = 16  # finished runs kept in memory (older ones are served from SQLite)
+LimitExceeded = RunError  # the name the API's error handler and older callers use
 
 
 class NotFound(LookupError):
     pass
-
-
-class LimitExceeded(ValueError):
-    """A request over a configured limit; ``status`` 422 (too big) or 429 (too many)."""
-
-    def __init__(self, message: str, status: int = 422, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.field = status, field
 
 
 def resolve(cfg: RunConfig, dataset: Dataset) -> RunConfig:
@@ -61,114 +61,116 @@ def _check_float32(dataset: Dataset) -> None:
         arrays += [dataset.y_train, dataset.y_test]
     peak = max((float(np.abs(a).max()) for a in arrays if a.size), default=0.0)
     if peak > limit:
-        raise LimitExceeded(f"dtype: the dataset holds values up to {peak:.3g}, beyond float32's range "
-                            f"(±{limit:.3g}); choose dtype float64", field="dtype")
+        raise RunError(f"dtype: the dataset holds values up to {peak:.3g}, beyond float32's range "
+                       f"(±{limit:.3g}); choose dtype float64", field="dtype")
 
 
 class RunManager:
-    def __init__(self, settings: Settings, storage: Storage, data: DataService,
-                 loop: asyncio.AbstractEventLoop) -> None:
-        self.settings, self.storage, self.data, self.loop = settings, storage, data, loop
+    def __init__(self, settings: Settings, storage: Storage, data: DataService) -> None:
+        self.settings, self.storage, self.data = settings, storage, data
         self.runs: OrderedDict[str, Run] = OrderedDict()
-        self._lock = threading.RLock()  # scheduling: states, slots, the queue
         self._queue: deque[Run] = deque()
         self._running: set[Run] = set()
+        self.pool = WorkerPool(settings.workers, self._event, self._lost)
+        self.persister = Persister(storage, self.pending, self._written, settings.commit_interval)
+
+    def start(self) -> None:
+        self.persister.start()
 
     # -- creation -----------------------------------------------------------------------------------------
-    def create(self, body: RunCreate) -> Run:
+    def check_config(self, body: RunCreate) -> RunConfig:
+        """The limits that need no data (RunError naming the field)."""
         s = self.settings
         cfg = RunConfig.model_validate(body.model_dump(exclude={"name", "start"}))
         if len(cfg.hidden_layers) > s.max_layers:
-            raise LimitExceeded(f"hidden_layers: {len(cfg.hidden_layers)} layers; the limit is {s.max_layers}",
-                                field="hidden_layers")
+            raise RunError(f"hidden_layers: {len(cfg.hidden_layers)} layers; the limit is {s.max_layers}",
+                           field="hidden_layers")
         if any(w > s.max_width for w in cfg.hidden_layers):
-            raise LimitExceeded(f"hidden_layers: widths must be at most {s.max_width}", field="hidden_layers")
+            raise RunError(f"hidden_layers: widths must be at most {s.max_width}", field="hidden_layers")
         if cfg.epochs > s.max_epochs:
-            raise LimitExceeded(f"epochs: {cfg.epochs} is over the limit of {s.max_epochs}", field="epochs")
+            raise RunError(f"epochs: {cfg.epochs} is over the limit of {s.max_epochs}", field="epochs")
         if isinstance(cfg.activation, list) and len(cfg.activation) != len(cfg.hidden_layers):
-            raise LimitExceeded(f"activation: {len(cfg.activation)} names for {len(cfg.hidden_layers)} hidden "
-                                "layers", field="activation")
+            raise RunError(f"activation: {len(cfg.activation)} names for {len(cfg.hidden_layers)} hidden "
+                           "layers", field="activation")
         if cfg.n_samples is not None and cfg.n_samples > s.max_samples:
-            raise LimitExceeded(f"n_samples: the limit is {s.max_samples}", field="n_samples")
-        dataset = self.data.load(cfg)
+            raise RunError(f"n_samples: the limit is {s.max_samples}", field="n_samples")
+        return cfg
+
+    def check_data(self, cfg: RunConfig, dataset: Dataset) -> RunConfig:
+        """The limits that depend on the data; the config with its output activation and cost resolved."""
+        s = self.settings
         if cfg.dtype == "float32":
             _check_float32(dataset)
         cfg = resolve(cfg, dataset)
         assert cfg.output_activation is not None and cfg.cost is not None  # set by resolve()
-        sizes = [dataset.input_dim, *cfg.hidden_layers, output_layer_size(dataset, cfg.output_activation)]
+        try:
+            costs.validate(cfg.cost, cfg.output_activation)
+        except ValueError as e:
+            raise RunError(str(e), field="cost") from e
+        sizes = layer_sizes(cfg.model_dump(), dataset)
         n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
         if n_params > s.max_params:
-            raise LimitExceeded(f"hidden_layers: the network {sizes} would have {n_params:,} parameters; the "
-                                f"limit is {s.max_params:,}", field="hidden_layers")
+            raise RunError(f"hidden_layers: the network {sizes} would have {n_params:,} parameters; the "
+                           f"limit is {s.max_params:,}", field="hidden_layers")
         n_examples, n_neurons = dataset.n_train + dataset.n_test, sum(sizes[1:])
         if n_examples * n_neurons > s.max_activations:
-            raise LimitExceeded(f"hidden_layers: {n_examples:,} examples × {n_neurons:,} neurons = "
-                                f"{n_examples * n_neurons:,} activations in every pass over the data; the limit "
-                                f"is {s.max_activations:,}: use fewer examples (n_samples) or narrower layers",
-                                field="hidden_layers")
+            raise RunError(f"hidden_layers: {n_examples:,} examples × {n_neurons:,} neurons = "
+                           f"{n_examples * n_neurons:,} activations in every pass over the data; the limit "
+                           f"is {s.max_activations:,}: use fewer examples (n_samples) or narrower layers",
+                           field="hidden_layers")
         if cfg.batch_size > dataset.n_train:
-            raise LimitExceeded(f"batch_size: {cfg.batch_size} is more than the {dataset.n_train} training "
-                                "examples", field="batch_size")
+            raise RunError(f"batch_size: {cfg.batch_size} is more than the {dataset.n_train} training examples",
+                           field="batch_size")
         if cfg.probe_index >= dataset.n_train:
-            raise LimitExceeded(f"probe_index: must be below the {dataset.n_train} training examples",
-                                field="probe_index")
-        with self._lock:
-            live = sum(1 for r in self.runs.values() if not r.state.terminal)
-            if live >= s.max_running + s.max_queued:
-                raise LimitExceeded(f"too many live runs ({live}): stop or delete one, or wait for one to "
-                                    "finish", status=429)
+            raise RunError(f"probe_index: must be below the {dataset.n_train} training examples",
+                           field="probe_index")
+        return cfg
+
+    async def create(self, body: RunCreate) -> Run:
+        s = self.settings
+        cfg = self.check_config(body)
+        dataset = await asyncio.to_thread(self.data.load, cfg)
+        cfg = self.check_data(cfg, dataset)
+        live = sum(1 for r in self.runs.values() if not r.state.terminal)
+        if live >= s.max_running + s.max_queued:
+            raise RunError(f"too many live runs ({live}): stop or delete one, or wait for one to finish", status=429)
+        run = Run(secrets.token_hex(6), body.name, cfg, dataset.n_train)
+        body_bytes = await asyncio.to_thread(pickle.dumps, dataset, pickle.HIGHEST_PROTOCOL)
+        self.runs[run.id] = run  # before the worker speaks: its first events are for this run
         try:
-            net = MLP(sizes, cfg.activation, cfg.output_activation, cfg.cost, init=cfg.init, seed=cfg.seed,
-                      dtype=np.dtype(cfg.dtype), regularization=cfg.regularization,
-                      regularization_rate=cfg.regularization_rate)
-            trainer = Trainer(net, dataset, learning_rate=cfg.learning_rate, batch_size=cfg.batch_size,
-                              optimizer=cfg.optimizer, momentum=cfg.momentum, seed=cfg.seed,
-                              max_epochs=cfg.epochs, target_cost=cfg.target_cost, probe_index=cfg.probe_index)
-        except ValueError as e:  # combinations the core refuses (softmax with quadratic …)
-            field = "cost" if "cost" in str(e) else None
-            raise LimitExceeded(str(e), field=field) from e
-        run_id = secrets.token_hex(6)
-        meta = {
-            "layer_sizes": sizes,
-            "activations": [a.name for a in net.layer_activations],
-            "task": dataset.task,
-            "n_classes": dataset.n_classes,
-            "grid": {"size": trainer.grid_size, "extent": list(trainer.grid_extent)}
-            if trainer.grid_extent else None,
-        }
-        hub = Hub(self.loop)
-        run = Run(run_id, body.name, cfg, meta, trainer, dataset, hub, self._ended,
-                  lambda: self.storage.stride(run_id))
-        self.storage.create_run({
-            "id": run_id, "name": body.name, "config": cfg.model_dump_json(), "meta": json.dumps(meta),
+            link = await self.pool.place(run.id)
+            run.link = link
+            answer = await link.request({"t": "start", "run": run.id, "config": cfg.model_dump(),
+                                         "state": "paused", "stride": 1}, body_bytes)
+        except WorkerGone as e:
+            self.runs.pop(run.id, None)
+            raise RunError(f"could not start the run: {e}", status=503) from e
+        except BaseException:
+            self.runs.pop(run.id, None)
+            raise
+        if answer.header.get("error"):
+            self.runs.pop(run.id, None)
+            link.runs.discard(run.id)
+            raise RunError(str(answer.header["error"]))
+        run.meta = answer.header["meta"]
+        await asyncio.to_thread(self.storage.create_run, {
+            "id": run.id, "name": run.name, "config": cfg.model_dump_json(), "meta": json.dumps(run.meta),
             "state": run.state.value, "reason": "", "epoch": 0, "created_at": run.created_at,
             "updated_at": run.updated_at})
-        with self._lock:
-            self.runs[run_id] = run
-            if body.start:
-                self._ask_slot(run)
-        run.thread.start()
+        run.stored = True
+        if body.start:
+            self._ask_slot(run)
         self._evict()
         return run
 
-    # -- scheduling (under _lock) ---------------------------------------------------------------------------
-    def _set(self, run: Run, state: RunState, reason: str = "") -> None:
-        with run.cond:
-            if run.state == state:
-                return
-            check_transition(run.state, state)
-            run.state, run.reason = state, reason
-            run.touch()
-            run.cond.notify_all()
-        run.hub.state(run.state_message())
-
+    # -- scheduling ---------------------------------------------------------------------------------------
     def _ask_slot(self, run: Run) -> None:
         if len(self._running) < self.settings.max_running:
             self._running.add(run)
-            self._set(run, RunState.RUNNING)
+            run.become(RunState.RUNNING)
         else:
             self._queue.append(run)
-            self._set(run, RunState.QUEUED)
+            run.become(RunState.QUEUED)
 
     def _release(self, run: Run) -> None:
         self._running.discard(run)
@@ -177,15 +179,13 @@ class RunManager:
         while self._queue and len(self._running) < self.settings.max_running:
             nxt = self._queue.popleft()
             self._running.add(nxt)
-            self._set(nxt, RunState.RUNNING)
+            nxt.become(RunState.RUNNING)
 
-    def _ended(self, run: Run, state: RunState, reason: str) -> None:
-        """Called by a worker thread when its run finishes (done, diverged, failed)."""
-        with self._lock:
-            if run.state.terminal:
-                return
-            self._set(run, state, reason)
-            self._release(run)
+    def _end(self, run: Run, state: RunState, reason: str, **how: bool) -> None:
+        if run.state.terminal:
+            return
+        run.end(state, reason, **how)
+        self._release(run)
 
     # -- actions ------------------------------------------------------------------------------------------
     def get(self, run_id: str) -> Run:
@@ -194,124 +194,123 @@ class RunManager:
             raise NotFound(f"no run {run_id!r}")
         return run
 
-    def action(self, run_id: str, action: str, unit: str = "epoch") -> Run:
-        run = self._live(run_id, action)
-        with self._lock:
-            check_action(action, run.state)
-            if action == "pause":
-                self._release(run)
-                self._set(run, RunState.PAUSED)
-            elif action == "resume":
-                self._ask_slot(run)
-            elif action == "stop":
-                self._set(run, RunState.STOPPED, "stopped by the user")
-                self._release(run)
-            elif action == "step":
-                with run.cond:
-                    if len(run.steps) >= 100:
-                        raise LimitExceeded("too many steps waiting; wait for them to finish", status=429)
-                    run.steps.append(unit)
-                    run.cond.notify_all()
-        return run
-
-    def _live(self, run_id: str, action: str) -> Run:
+    async def live(self, run_id: str, action: str) -> Run:
+        """The run in memory, for an action; a stored (finished) run refuses it with a 409."""
         run = self.runs.get(run_id)
         if run is not None:
             return run
-        row = self.storage.get_run(run_id)
+        row = await asyncio.to_thread(self.storage.get_run, run_id)
         if row is None:
             raise NotFound(f"no run {run_id!r}")
-        check_action(action, RunState(row["state"]))  # a stored run is always finished: this raises
-        raise IllegalTransition(f"run {run_id} is {row['state']}")  # pragma: no cover
+        raise IllegalTransition(f"cannot {action} a run that is {row['state']}")
 
-    def patch(self, run_id: str, learning_rate: float | None, speed: float | None, speed_given: bool,
-              probe_index: int | None, parameter: ParameterEdit | None, name: str | None) -> Run:
-        run = self._live(run_id, "edit" if parameter is not None else "stop")
-        t = run.trainer
-        if probe_index is not None and probe_index >= run.dataset.n_train:
-            raise LimitExceeded(f"probe_index: must be below the {run.dataset.n_train} training examples",
-                                field="probe_index")
-        if parameter is not None:
-            with self._lock:
-                check_action("edit", run.state)
-            try:
-                with run.train_lock:
-                    t.set_parameter(parameter.kind, parameter.layer, parameter.row, parameter.col,
-                                    parameter.value)
-            except ValueError as e:
-                raise LimitExceeded(f"parameter: {e}", field="parameter") from e
-        with run.cond:
-            if learning_rate is not None:
-                t.set_learning_rate(learning_rate)
-                run.config = run.config.model_copy(update={"learning_rate": learning_rate})
-            if speed_given:
-                run.speed = speed
-                run.config = run.config.model_copy(update={"speed": speed})
-            if probe_index is not None:
-                t.set_probe(probe_index)
-                run.config = run.config.model_copy(update={"probe_index": probe_index})
-            if name is not None:
-                run.name = name
-            run.touch()
-            run.cond.notify_all()
-        if (parameter is not None or probe_index is not None) and run.state is not RunState.RUNNING:
-            self._refresh(run)
+    async def action(self, run_id: str, action: str, unit: str = "epoch") -> Run:
+        run = await self.live(run_id, action)
+        run.check(action)
+        if action == "pause":
+            self._release(run)
+            run.become(RunState.PAUSED)
+        elif action == "resume":
+            self._ask_slot(run)
+        elif action == "stop":
+            self._end(run, RunState.STOPPED, "stopped by the user")
+        elif action == "step":
+            run.step(unit)
         return run
 
-    def _refresh(self, run: Run) -> None:
-        """A paused run whose probe or weights changed: publish a fresh snapshot of the same epoch."""
-        with run.train_lock:
-            snap = run.trainer.snapshot()
-        run.show(snap)
+    async def patch(self, run_id: str, body: RunPatch) -> Run | None:
+        """Carry out a PATCH; None when it renamed a run that is only in storage."""
+        given = body.model_fields_set
+        if given <= {"name"} and body.name is not None and run_id not in self.runs:
+            if not await asyncio.to_thread(self.storage.rename, run_id, body.name):
+                raise NotFound(f"no run {run_id!r}")
+            return None
+        run = await self.live(run_id, "edit" if body.parameter is not None else "change")
+        if body.parameter is not None:
+            run.check("edit")
+        elif run.state.terminal and given - {"name"}:
+            raise IllegalTransition(f"cannot change a run that is {run.state.value}")
+        if body.probe_index is not None and body.probe_index >= run.n_train:
+            raise RunError(f"probe_index: must be below the {run.n_train} training examples", field="probe_index")
+        changes: dict[str, Any] = {}
+        if body.learning_rate is not None:
+            changes["learning_rate"] = body.learning_rate
+        if "speed" in given:
+            changes["speed"] = body.speed
+        if body.probe_index is not None:
+            changes["probe_index"] = body.probe_index
+        if body.parameter is not None:
+            changes["parameter"] = body.parameter.model_dump()
+        await run.configure(changes)
+        if body.name is not None:
+            run.name = body.name
+            run.touch()
+        return run
 
-    def delete(self, run_id: str) -> None:
+    async def delete(self, run_id: str) -> None:
         run = self.runs.get(run_id)
-        if run is None and self.storage.get_run(run_id) is None:
+        if run is None and await asyncio.to_thread(self.storage.get_run, run_id) is None:
             raise NotFound(f"no run {run_id!r}")
         if run is not None:
-            with self._lock:
-                if not run.state.terminal:
-                    self._set(run, RunState.STOPPED, "deleted")
-                    self._release(run)
-                self.runs.pop(run_id, None)
-        self.storage.delete_run(run_id)
+            self._end(run, RunState.STOPPED, "deleted", final_frame=False)
+            self.runs.pop(run_id, None)
+        await asyncio.to_thread(self.storage.delete_run, run_id)
 
     def _evict(self) -> None:
         """Keep only the newest finished runs in memory (after their last write reached SQLite)."""
-        with self._lock:
-            finished = [r for r in self.runs.values() if r.state.terminal and not r._dirty]
-            for r in finished[:-KEEP_FINISHED]:
-                self.runs.pop(r.id, None)
+        settled = [r for r in self.runs.values() if r.settled]
+        for r in settled[:-KEEP_FINISHED]:
+            self.runs.pop(r.id, None)
+
+    # -- worker events --------------------------------------------------------------------------------------
+    def _event(self, link: WorkerLink, msg: Message) -> None:
+        h = msg.header
+        run = self.runs.get(str(h.get("run")))
+        if run is None or run.link is not link:
+            return  # deleted meanwhile
+        kind = msg.type
+        if kind == "points":
+            run.on_points(msg.body.decode().split("\n"), h["ended_at"], int(h.get("steps_left", 0)))
+        elif kind == "frame":
+            if not run.stride_planned and h["epoch"] == 0:
+                run.stride_planned = True
+                run.set_stride(self.storage.plan_stride(run.id, len(msg.body), run.config.epochs))
+            run.on_frame(int(h["epoch"]), int(h["batch"]), msg.body)
+        elif kind == "ended":
+            state = {"done": RunState.DONE, "diverged": RunState.DIVERGED}.get(h["state"], RunState.FAILED)
+            self._end(run, state, str(h.get("reason", "")), tell_worker=False)
+
+    def _lost(self, link: WorkerLink, reason: str) -> None:
+        for run in list(self.runs.values()):
+            if run.link is link and not run.state.terminal:
+                self._end(run, RunState.FAILED, reason, tell_worker=False)
 
     # -- storage and shutdown ---------------------------------------------------------------------------
     def pending(self) -> list[Pending]:
         out = []
         for run in list(self.runs.values()):
-            p = run.drain()
+            p = run.drain() if run.stored else None
             if p is not None:
                 out.append(p)
         return out
 
-    def shutdown(self) -> None:
-        """Server stopping: live runs end ``interrupted``; their threads leave at the next epoch."""
-        with self._lock:
-            for run in self.runs.values():
-                if not run.state.terminal:
-                    self._set(run, RunState.INTERRUPTED, "the server stopped while this run was live")
-                    self._release(run)
+    def _written(self, batch: list[Pending]) -> None:
+        for p in batch:
+            run = self.runs.get(p.run_id)
+            if run is not None:
+                run.set_stride(self.storage.stride(run.id))
+        self._evict()
+
+    async def shutdown(self) -> None:
+        """Server stopping: live runs end ``interrupted``; the workers leave; what is pending is written."""
         for run in list(self.runs.values()):
-            run.thread.join(timeout=5)
+            if not run.state.terminal:
+                self._end(run, RunState.INTERRUPTED, "the server stopped while this run was live", tell_worker=False)
+        await self.pool.close()
+        await self.persister.close()
 
     def active(self) -> int:
         return len(self._running)
 
 
-def edit_allowed(run: Run) -> bool:
-    try:
-        check_action("edit", run.state)
-    except IllegalTransition:
-        return False
-    return True
-
-
-__all__ = ["DataError", "IllegalTransition", "LimitExceeded", "NotFound", "RunManager", "resolve"]
+__all__ = ["DataError", "IllegalTransition", "LimitExceeded", "NotFound", "RunError", "RunManager", "resolve"]

@@ -1,11 +1,13 @@
 """Persistence in one SQLite file (standard library, WAL): runs, every epoch's scalars, stored snapshots.
 
-Training threads never touch the database: a writer thread collects what live runs have produced every
-``commit_interval`` seconds and writes it in one transaction, so a crash loses at most that much.
+Nothing here runs on its own: ``write`` stores a batch of what live runs produced in one transaction (the
+``Persister`` in ``persist.py`` calls it every ``commit_interval`` seconds off the event loop, and calls it
+again with the same batch if it fails). Readers open a connection per call and never wait for the writer.
 
-Snapshot budget: a run stores every epoch's frame until its bytes would pass the budget; then the stride
-doubles and the frames off the new stride are deleted (every 2nd, then every 4th … epoch stays), so a run
-can always be replayed end to end. The newest frame is kept apart (``runs.latest_frame``) whatever the stride.
+Snapshot budget: a run stores every ``stride``-th epoch's frame. The stride starts as the smallest power of
+two with which the run's planned epochs fit the budget (``plan_stride``); when a run grows past it anyway,
+the stride doubles and the frames off the new stride are deleted (every 2nd, then every 4th … epoch stays),
+so a run can always be replayed end to end. The newest frame is kept apart (``runs.latest_frame``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,25 +64,18 @@ class Pending:
     """What a live run hands the writer: new epoch points, frames to store, the run's row."""
 
     run_id: str
-    row: dict[str, Any]  # state, reason, epoch, updated_at, name
-    points: list[str] = field(default_factory=list)  # EpochPoint JSON texts
-    frames: list[tuple[int, Callable[[], bytes]]] = field(default_factory=list)  # (epoch, encoder)
-    latest: tuple[int, Callable[[], bytes]] | None = None
-
-
-Source = Callable[[], "list[Pending]"]
+    row: dict[str, Any]  # state, reason, epoch, updated_at, name, config
+    points: list[str] = field(default_factory=list)  # EpochPoint JSON texts, consecutive epochs
+    frames: list[tuple[int, bytes]] = field(default_factory=list)  # (epoch, frame) on the run's stride
+    latest: tuple[int, bytes] | None = None  # (epoch, frame): the run's newest frame
 
 
 class Storage:
-    def __init__(self, db_path: Path, budget_bytes: int, commit_interval: float) -> None:
+    def __init__(self, db_path: Path, budget_bytes: int) -> None:
         self.path = db_path
         self.budget = budget_bytes
-        self.interval = commit_interval
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._source: Source | None = None
-        self._strides: dict[str, tuple[int, int]] = {}  # run_id → (stride, stored_bytes)
+        self._strides: dict[str, tuple[int, int]] = {}  # run_id → (stride, stored_bytes), as committed
         self._conn = self._open()
 
     # -- set-up ---------------------------------------------------------------------------------------------
@@ -99,46 +94,30 @@ class Storage:
         return conn
 
     def mark_interrupted(self) -> int:
-        """Runs that were live when the server last stopped become ``interrupted``; returns how many."""
-        with self._lock:
+        """Runs that were live when the server last stopped become ``interrupted`` at their last stored epoch;
+        returns how many."""
+        with self._lock, self._transaction():
             cur = self._conn.execute(
-                "UPDATE runs SET state = 'interrupted', reason = 'the server stopped while this run was live'"
+                "UPDATE runs SET state = 'interrupted', reason = 'the server stopped while this run was live', "
+                "epoch = COALESCE((SELECT MAX(epoch) FROM epochs WHERE run_id = runs.id), 0)"
                 f" WHERE state IN {LIVE_STATES}")
             return cur.rowcount
 
-    def start(self, source: Source) -> None:
-        """Start the writer thread, which pulls from ``source`` every interval."""
-        self._source = source
-        self._thread = threading.Thread(target=self._loop, name="storage-writer", daemon=True)
-        self._thread.start()
-
     def close(self) -> None:
-        """Flush what is pending and stop the writer."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self.flush()
         with self._lock:
             self._conn.close()
 
     # -- writing --------------------------------------------------------------------------------------------
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.flush()
-            except Exception:  # keep the writer alive (disk full …); the next flush retries
-                log.exception("writing runs to %s failed", self.path)
-
-    def flush(self) -> None:
-        """Write everything the live runs have produced since the last flush, in one transaction."""
-        if self._source is None:
-            return
-        batch = self._source()
+    def write(self, batch: list[Pending]) -> None:
+        """Store ``batch`` in one transaction; on failure nothing of it is stored and it may be written again."""
         if not batch:
             return
-        with self._lock, self._transaction():
-            for p in batch:
-                self._write(p)
+        with self._lock:
+            strides = dict(self._strides)
+            with self._transaction():
+                for p in batch:
+                    self._write(p, strides)
+            self._strides = strides
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -146,23 +125,23 @@ class Storage:
         try:
             yield
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
 
-    def _write(self, p: Pending) -> None:
+    def _write(self, p: Pending, strides: dict[str, tuple[int, int]]) -> None:
         c = self._conn
         r = p.row
-        c.execute("UPDATE runs SET state=?, reason=?, epoch=?, updated_at=?, name=? WHERE id=?",
-                  (r["state"], r["reason"], r["epoch"], r["updated_at"], r["name"], p.run_id))
+        c.execute("UPDATE runs SET state=?, reason=?, epoch=?, updated_at=?, name=?, config=? WHERE id=?",
+                  (r["state"], r["reason"], r["epoch"], r["updated_at"], r["name"], r["config"], p.run_id))
         if p.points:
             c.executemany("INSERT OR REPLACE INTO epochs (run_id, epoch, point) VALUES (?, ?, ?)",
                           [(p.run_id, json.loads(pt)["epoch"], pt) for pt in p.points])
-        stride, stored = self._strides.get(p.run_id, (1, 0))
-        for epoch, encode in p.frames:
+        stride, stored = strides.get(p.run_id, (1, 0))
+        for epoch, frame in p.frames:
             if epoch % stride:
                 continue
-            frame = encode()
             while stored + len(frame) > self.budget and stride < 2**30:
                 stride *= 2
                 c.execute("DELETE FROM snapshots WHERE run_id=? AND epoch % ? != 0", (p.run_id, stride))
@@ -172,15 +151,27 @@ class Storage:
                 c.execute("INSERT OR REPLACE INTO snapshots (run_id, epoch, frame) VALUES (?, ?, ?)",
                           (p.run_id, epoch, frame))
                 stored += len(frame)
-        self._strides[p.run_id] = (stride, stored)
+        strides[p.run_id] = (stride, stored)
         if p.latest is not None:
-            epoch, encode = p.latest
+            epoch, frame = p.latest
             c.execute("UPDATE runs SET latest_epoch=?, latest_frame=?, stride=?, stored_bytes=? WHERE id=?",
-                      (epoch, encode(), stride, stored, p.run_id))
+                      (epoch, frame, stride, stored, p.run_id))
 
     def stride(self, run_id: str) -> int:
         """Only epochs that are multiples of this are worth handing to the writer."""
         return self._strides.get(run_id, (1, 0))[0]
+
+    def plan_stride(self, run_id: str, frame_bytes: int, epochs: int) -> int:
+        """The first stride of a new run: the smallest power of two with which its ``epochs`` + 1 frames of
+        ``frame_bytes`` fit the budget (so no frame is built only to be thinned away later)."""
+        stride = 1
+        while (epochs // stride + 1) * frame_bytes > self.budget and stride < 2**30:
+            stride *= 2
+        with self._lock:
+            _, stored = self._strides.get(run_id, (1, 0))
+            if stored == 0:
+                self._strides[run_id] = (stride, 0)
+            return self._strides[run_id][0]
 
     def create_run(self, row: dict[str, Any]) -> None:
         with self._lock:
@@ -188,11 +179,16 @@ class Storage:
                 "INSERT INTO runs (id, name, config, meta, state, reason, epoch, created_at, updated_at)"
                 " VALUES (:id, :name, :config, :meta, :state, :reason, :epoch, :created_at, :updated_at)", row)
 
+    def rename(self, run_id: str, name: str) -> bool:
+        """A stored run's new name; False when there is no such run."""
+        with self._lock:
+            return self._conn.execute("UPDATE runs SET name=? WHERE id=?", (name, run_id)).rowcount > 0
+
     def delete_run(self, run_id: str) -> None:
         with self._lock, self._transaction():
             for table, col in (("snapshots", "run_id"), ("epochs", "run_id"), ("runs", "id")):
                 self._conn.execute(f"DELETE FROM {table} WHERE {col}=?", (run_id,))
-        self._strides.pop(run_id, None)
+            self._strides.pop(run_id, None)
 
     def add_upload(self, name: str, filename: str, label_column: str, info: dict[str, Any], at: str) -> None:
         with self._lock:
@@ -223,10 +219,11 @@ class Storage:
             total = c.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
         return [dict(r) for r in rows], int(total)
 
-    def history(self, run_id: str) -> list[dict[str, Any]]:
+    def history_json(self, run_id: str) -> list[str]:
+        """A run's EpochPoints as the JSON texts they were stored as, in epoch order."""
         with self._reader() as c:
             rows = c.execute("SELECT point FROM epochs WHERE run_id=? ORDER BY epoch", (run_id,)).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return [str(r[0]) for r in rows]
 
     def stored_epochs(self, run_id: str) -> tuple[list[int], int | None]:
         with self._reader() as c:

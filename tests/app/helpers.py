@@ -4,6 +4,7 @@ binary snapshot frame, the protocol's tensor shapes, and ``LiveServer`` — a RE
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -36,6 +37,19 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what or predicate}")
         time.sleep(interval)
+
+
+async def wait_async(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05,
+                     what: str = "") -> Any:
+    """``wait_for`` for a coroutine function ``predicate`` inside a running event loop."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what or predicate}")
+        await asyncio.sleep(interval)
 
 
 def check_frame_layout(frame: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

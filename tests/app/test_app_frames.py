@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from app.services import frames
+from app.worker import frames
 from backprop_core import MLP, Trainer, datasets
 from tests.app.helpers import check_frame_layout, expected_shapes
 

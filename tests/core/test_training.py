@@ -498,3 +498,34 @@ def test_workspace_budget_does_not_change_results(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr("backprop_core.training.MAX_WORKSPACE_BYTES", limit)
     for a, b in zip(reference, run(), strict=True):
         assert_same(a, b)
+
+
+# -- metrics every epoch, tensors on demand --------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_metrics_now_and_tensors_later_equal_one_full_snapshot(circle: Dataset, dtype: type) -> None:
+    """A step that skips the tensors still has every scalar and norm; snapshot() of that state afterwards
+    equals what a step with tensors would have given, bit for bit."""
+    lazy, eager = trainer(circle, dtype=dtype, seed=3), trainer(circle, dtype=dtype, seed=3)
+    for _ in range(3):
+        light = lazy.step_epoch(tensors=False)
+        full = eager.step_epoch()
+        assert light is not None and full is not None
+        assert not light.has_tensors and light.grad_norms and light.delta_norms
+        assert (light.train_cost, light.grad_norms, light.delta_norms) == (full.train_cost, full.grad_norms,
+                                                                            full.delta_norms)
+        assert_same(lazy.snapshot(), full)
+    batch = lazy.step_batch(tensors=False)
+    assert batch is not None and batch.batch == 1 and not batch.has_tensors
+    assert_same(lazy.snapshot(), eager.step_batch())  # type: ignore[arg-type]
+
+
+def test_a_parameter_edit_is_seen_by_the_next_snapshot_of_the_same_epoch(circle: Dataset) -> None:
+    t = trainer(circle, seed=1)
+    t.step_epoch(tensors=False)
+    before = t.snapshot()
+    position = t.position
+    t.set_parameter("weight", 1, 0, 0, 3.0)
+    assert t.position != position and t.position[:2] == position[:2]
+    after = t.snapshot()
+    assert after.weights[0][0, 0] == 3.0 and after.train_cost != before.train_cost

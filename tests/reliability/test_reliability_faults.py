@@ -361,8 +361,8 @@ def test_a_run_whose_core_raises_ends_failed_with_the_message(make_server: Any) 
         import faulty_app
     finally:
         sys.path.remove(str(HERE))
-    srv = make_server(factory="faulty_app:create_app", start=False,
-                      PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
+    srv = make_server(start=False, PYTHONPATH=os.pathsep.join([str(HERE / "faulty"), str(HERE),
+                                                               os.environ.get("PYTHONPATH", "")]))
     srv.expect_errors = True  # the failure is logged with its traceback, as it should be
     srv.start()
     with srv.client() as http:

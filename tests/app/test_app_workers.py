@@ -1,0 +1,152 @@
+"""Training in worker processes, snapshots on demand (a real uvicorn and real workers).
+
+- Runs train in processes apart from the web process; a worker killed mid-run fails its runs with a reason,
+  the server goes on serving and starts a new worker for the next run.
+- Every epoch's metrics reach a watcher in order, even at full speed.
+- Snapshots with tensors are built only when someone reads them: with nobody watching, every frame the
+  server holds is on the storage stride; a watcher gets frames between the stride's epochs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+
+from app.worker import frames
+from tests.app.helpers import LiveServer, wait_for
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def _children(pid: int) -> list[int]:
+    """The pids of a process's children (Linux /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def _workers(server: LiveServer) -> list[int]:
+    return [p for p in _children(server.pid)
+            if "app.worker" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Any:
+    # a small snapshot budget: a 2 000-epoch run of the default net (~47 KB frames) gets a stride of 64
+    srv = LiveServer(tmp_path / "data", tmp_path / "uvicorn.log", env={"BPV_SNAPSHOT_BUDGET_MB": "1.5",
+                                                                        "BPV_WORKERS": "2"})
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def test_runs_train_in_worker_processes_and_a_killed_worker_fails_only_its_runs(server: LiveServer) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        assert _workers(server) == [], "no worker before a run needs one"
+        a = http.post("/api/runs", json={"epochs": 100_000, "speed": 50}).json()
+        b = http.post("/api/runs", json={"epochs": 100_000, "speed": 50}).json()
+        workers = wait_for(lambda: len(_workers(server)) == 2 and _workers(server), what="two workers")
+        assert server.pid not in workers
+        wait_for(lambda: all(http.get(f"/api/runs/{r['id']}").json()["epoch"] >= 3 for r in (a, b)))
+        os.kill(workers[0], signal.SIGKILL)
+
+        def one_failed() -> list[dict[str, Any]]:
+            runs = [http.get(f"/api/runs/{r['id']}").json() for r in (a, b)]
+            return runs if any(r["state"] == "failed" for r in runs) else []
+
+        runs = wait_for(one_failed, timeout=30, what="the killed worker's run to fail")
+        failed = [r for r in runs if r["state"] == "failed"]
+        alive = [r for r in runs if r["state"] != "failed"]
+        assert len(failed) == 1 and len(alive) == 1, runs
+        assert "training worker stopped" in failed[0]["reason"] and "signal 9" in failed[0]["reason"]
+        epoch = alive[0]["epoch"]
+        wait_for(lambda: http.get(f"/api/runs/{alive[0]['id']}").json()["epoch"] > epoch,
+                 what="the other worker's run to go on")
+        assert http.get("/healthz").status_code == 200
+        c = http.post("/api/runs", json={"epochs": 5}).json()  # a new worker takes the next run
+        wait_for(lambda: http.get(f"/api/runs/{c['id']}").json()["state"] == "done", timeout=60)
+        assert len(_workers(server)) == 2
+    assert "Traceback" not in server.log()
+
+
+def test_snapshots_are_built_only_for_storage_until_someone_watches(server: LiveServer) -> None:
+    async def main() -> None:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            run = (await http.post("/api/runs", json={"epochs": 2000, "speed": 200})).json()
+            rid = run["id"]
+
+            async def listed() -> dict[str, Any]:
+                return dict((await http.get(f"/api/runs/{rid}/snapshots")).json())
+
+            async def at_least(n: int) -> dict[str, Any]:
+                while True:
+                    seen = await listed()
+                    if len(seen["epochs"]) >= n:
+                        return seen
+                    await asyncio.sleep(0.05)
+
+            seen = await asyncio.wait_for(at_least(3), 60)
+            stride = seen["epochs"][1] - seen["epochs"][0]
+            assert stride > 1 and stride & (stride - 1) == 0, seen
+            # nobody watches: every frame the server has is one that storage keeps (the newest included)
+            for _ in range(5):
+                seen = await listed()
+                assert all(e % stride == 0 for e in seen["epochs"]), (stride, seen)
+                assert seen["latest"] % stride == 0, (stride, seen)
+                await asyncio.sleep(0.05)
+            # a watcher gets snapshots of the epochs in between, made for it
+            off_stride: set[int] = set()
+            async with connect(f"{server.ws_url}/ws/runs/{rid}", max_size=None, compression=None) as ws:
+                while not off_stride:
+                    raw = await asyncio.wait_for(ws.recv(), 30)
+                    if isinstance(raw, bytes):
+                        epoch = frames.header_only(raw)["epoch"]
+                        if epoch % stride:
+                            off_stride.add(epoch)
+            await http.post(f"/api/runs/{rid}/stop")
+
+    asyncio.run(main())
+
+
+def test_every_epoch_reaches_a_watcher_in_order_at_full_speed(server: LiveServer) -> None:
+    async def main() -> None:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            rid = (await http.post("/api/runs", json={"epochs": 1500, "speed": None, "start": False})).json()["id"]
+            epochs: list[int] = []
+            snapshots = 0
+            async with connect(f"{server.ws_url}/ws/runs/{rid}", max_size=None, compression=None) as ws:
+                await http.post(f"/api/runs/{rid}/resume")
+                while True:
+                    raw = await asyncio.wait_for(ws.recv(), 60)
+                    if isinstance(raw, bytes):
+                        snapshots += 1
+                        continue
+                    msg = json.loads(raw)
+                    if msg["type"] == "hello":
+                        epochs += [p["epoch"] for p in msg["history"]]
+                    elif msg["type"] == "metrics":
+                        epochs += [p["epoch"] for p in msg["points"]]
+                    elif msg["type"] == "state" and msg["state"] == "done":
+                        break
+            # every point once, in order: the metrics of the last epochs come before the state message
+            assert epochs == list(range(1501))
+            assert snapshots >= 1
+            history = (await http.get(f"/api/runs/{rid}/history")).json()["points"]
+            assert [p["epoch"] for p in history] == epochs
+
+    asyncio.run(main())
