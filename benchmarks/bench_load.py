@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import multiprocessing as mp
 import os
 import random
@@ -47,26 +46,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _support() -> ModuleType:
-    """tests/reliability/support.py (the Server, watch() and strict JSON), loaded by path."""
-    name = "bpv_reliability_support"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "reliability" / "support.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(ROOT))
+from tests import support as kit  # noqa: E402
 
-
-kit = _support()
 Row = tuple[str, str, str, str]  # what, value, target, verdict
 
 

@@ -146,7 +146,7 @@ class StreamSession:
             sent = len(run.points)
             await self.raw(hello_message(self.reader.live_out(run), run.meta, run.points[:sent]))
             frame_seq, last_frame = run.frame_seq, time.monotonic()
-            if run.frame:
+            if run.frame:  # the newest there is, at once; the send loop asks for a fresher one if it is behind
                 await self.binary(run.frame)
             sender = asyncio.create_task(self._send_loop(run, sent, frame_seq, last_frame))
             reader = asyncio.create_task(self._read(run.id))

@@ -5,7 +5,7 @@
 - ``live_server``: a REAL uvicorn in a subprocess on a free loopback port, started as
   ``python -m uvicorn app.main:create_app --factory --ws-per-message-deflate false --ws-max-size 1048576``
   with ``BPV_DATA_DIR`` set, ready once ``/healthz`` answers; it can be stopped (SIGTERM or SIGKILL) and
-  started again on the same data dir (see ``tests/app/helpers.py``).
+  started again on the same data dir (see ``tests/support.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from app.config import Settings  # noqa: E402
 from app.main import create_app  # noqa: E402
-from tests.app.helpers import LiveServer  # noqa: E402
+from tests.support import Server  # noqa: E402
 
 
 # -- the ASGI app --------------------------------------------------------------------------------------------
@@ -52,10 +52,10 @@ def client(make_client: Callable[..., TestClient]) -> TestClient:
 
 
 @pytest.fixture(scope="module")
-def _module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def _module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One uvicorn per test module: starting one costs seconds on a loaded 2-core machine."""
     d = tmp_path_factory.mktemp("live")
-    server = LiveServer(d / "data", d / "uvicorn.log")
+    server = Server(d / "data", d / "uvicorn.log")
     server.start()
     try:
         yield server
@@ -64,7 +64,7 @@ def _module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSer
 
 
 @pytest.fixture
-def live_server(_module_server: LiveServer) -> Iterator[LiveServer]:
+def live_server(_module_server: Server) -> Iterator[Server]:
     """The module's uvicorn; afterwards every run the test left live is stopped, so the next test measures a
     quiet server."""
     if not _module_server.alive():

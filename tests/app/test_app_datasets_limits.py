@@ -15,7 +15,7 @@ from app import schemas
 from backprop_core import datasets
 from backprop_core.activations import HIDDEN_NAMES, OUTPUT_NAMES
 from backprop_core.costs import COSTS
-from tests.app.helpers import wait_for
+from tests.support import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,7 +10,7 @@ import pytest
 
 from app.worker import frames
 from backprop_core import MLP, Trainer, datasets
-from tests.app.helpers import check_frame_layout, expected_shapes
+from tests.support import check_frame_layout, expected_shapes
 
 
 def snapshots(sizes: list[int], dataset: str, n: int = 2, **kw: object) -> list[object]:

@@ -18,7 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from app.worker import frames
-from tests.app.helpers import LiveServer, check_frame_layout, expected_shapes, wait_async, wait_for
+from tests.support import Server, check_frame_layout, expected_shapes, wait_async, wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -66,7 +66,7 @@ def frame_at(epoch: int, batch: int = 0) -> Any:
         and h["batch"] == batch
 
 
-def open_ws(server: LiveServer, run_id: str) -> Any:
+def open_ws(server: Server, run_id: str) -> Any:
     return connect(f"{server.ws_url}/ws/runs/{run_id}", max_size=None, compression=None, open_timeout=10,
                    close_timeout=2)
 
@@ -76,7 +76,7 @@ def assert_consecutive(epochs: list[int]) -> None:
 
 
 # -- the stream against REST -----------------------------------------------------------------------------------
-def test_stream_snapshots_equal_rest_snapshots_and_control(live_server: LiveServer) -> None:
+def test_stream_snapshots_equal_rest_snapshots_and_control(live_server: Server) -> None:
     async def main() -> None:
         async with httpx.AsyncClient(base_url=live_server.url, timeout=10) as http:
             # 400 epochs fit the snapshot budget: every epoch is stored (the stride stays 1)
@@ -172,7 +172,7 @@ async def _last_frame_of(s: Stream, epoch: int) -> tuple[str, bytes]:
 
 
 # -- a slow client beside a fast one ----------------------------------------------------------------------------
-def test_slow_client_does_not_hold_back_a_fast_one_or_training(live_server: LiveServer) -> None:
+def test_slow_client_does_not_hold_back_a_fast_one_or_training(live_server: Server) -> None:
     async def rate(http: httpx.AsyncClient, rid: str, seconds: float) -> float:
         e0, t0 = (await http.get(f"/api/runs/{rid}")).json()["epoch"], time.monotonic()
         await asyncio.sleep(seconds)
@@ -184,7 +184,7 @@ def test_slow_client_does_not_hold_back_a_fast_one_or_training(live_server: Live
             rid = (await http.post("/api/runs", json={"epochs": 100_000})).json()["id"]
             await asyncio.sleep(0.3)
             alone_before = await rate(http, rid, 1.5)
-            rss0 = live_server.rss_kb()
+            rss0 = int(live_server.rss_mb() * 1024)
             t0 = time.monotonic()
             slow_ws = await open_ws(live_server, rid)
             fast_ws = await open_ws(live_server, rid)
@@ -203,7 +203,7 @@ def test_slow_client_does_not_hold_back_a_fast_one_or_training(live_server: Live
             tasks = [asyncio.create_task(read_fast()), asyncio.create_task(read_slow())]
             # the best of two windows: the machine is shared, a burst of other load must not fail the test
             watched = max(await rate(http, rid, 1.5), await rate(http, rid, 1.5))
-            rss1 = live_server.rss_kb()
+            rss1 = int(live_server.rss_mb() * 1024)
             epoch_now = (await http.get(f"/api/runs/{rid}")).json()["epoch"]
             await asyncio.sleep(0.1)
             stop.set()
@@ -239,7 +239,7 @@ def test_slow_client_does_not_hold_back_a_fast_one_or_training(live_server: Live
 
 
 # -- restarts -----------------------------------------------------------------------------------------------------
-def _watch(server: LiveServer, run_id: str, seconds: float) -> list[tuple[float, int]]:
+def _watch(server: Server, run_id: str, seconds: float) -> list[tuple[float, int]]:
     """(monotonic receipt time, newest epoch) for every message a client got while watching ``run_id``."""
 
     async def main() -> list[tuple[float, int]]:
@@ -275,7 +275,7 @@ def _check_interrupted(http: httpx.Client, run_id: str, must_have: int, graceful
 
 def test_restarts_find_finished_runs_and_interrupt_live_ones(tmp_path: Path) -> None:
     """Crash (SIGKILL) and graceful stop (SIGTERM), each followed by a start on the same data dir."""
-    server = LiveServer(tmp_path / "data", tmp_path / "uvicorn.log")
+    server = Server(tmp_path / "data", tmp_path / "uvicorn.log")
     server.start()
     try:
         with httpx.Client(base_url=server.url, timeout=10) as http:
@@ -317,7 +317,7 @@ def test_restarts_find_finished_runs_and_interrupt_live_ones(tmp_path: Path) -> 
 
 
 # -- bad input keeps the server serving ---------------------------------------------------------------------------
-def test_bad_configs_ids_and_messages_keep_the_server_serving(live_server: LiveServer) -> None:
+def test_bad_configs_ids_and_messages_keep_the_server_serving(live_server: Server) -> None:
     async def main() -> None:
         async with httpx.AsyncClient(base_url=live_server.url, timeout=10) as http:
             for body in ({"hidden_layers": [1024] * 3}, {"activation": "nope"}, {"epochs": -1},

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from app.worker import frames
-from tests.app.helpers import check_frame_layout, expected_shapes, wait_for
+from tests.support import check_frame_layout, expected_shapes, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -21,41 +21,26 @@ import pytest
 from websockets.asyncio.client import connect
 
 from app.worker import frames
-from tests.app.helpers import LiveServer, wait_for
+from tests.support import Server, wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
 
-def _children(pid: int) -> list[int]:
-    """The pids of a process's children (Linux /proc)."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(entry.name))
-    return out
-
-
-def _workers(server: LiveServer) -> list[int]:
-    return [p for p in _children(server.pid)
-            if "app.worker" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
+def _workers(server: Server) -> list[int]:
+    return server.workers()
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Any:
     # a small snapshot budget: a 2 000-epoch run of the default net (~47 KB frames) gets a stride of 64
-    srv = LiveServer(tmp_path / "data", tmp_path / "uvicorn.log", env={"BPV_SNAPSHOT_BUDGET_MB": "1.5",
+    srv = Server(tmp_path / "data", tmp_path / "uvicorn.log", env={"BPV_SNAPSHOT_BUDGET_MB": "1.5",
                                                                         "BPV_WORKERS": "2"})
     srv.start()
     yield srv
     srv.stop()
 
 
-def test_runs_train_in_worker_processes_and_a_killed_worker_fails_only_its_runs(server: LiveServer) -> None:
+def test_runs_train_in_worker_processes_and_a_killed_worker_fails_only_its_runs(server: Server) -> None:
     with httpx.Client(base_url=server.url, timeout=30) as http:
         assert _workers(server) == [], "no worker before a run needs one"
         a = http.post("/api/runs", json={"epochs": 100_000, "speed": 50}).json()
@@ -84,7 +69,7 @@ def test_runs_train_in_worker_processes_and_a_killed_worker_fails_only_its_runs(
     assert "Traceback" not in server.log()
 
 
-def test_snapshots_are_built_only_for_storage_until_someone_watches(server: LiveServer) -> None:
+def test_snapshots_are_built_only_for_storage_until_someone_watches(server: Server) -> None:
     async def main() -> None:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             run = (await http.post("/api/runs", json={"epochs": 2000, "speed": 200})).json()
@@ -123,7 +108,7 @@ def test_snapshots_are_built_only_for_storage_until_someone_watches(server: Live
     asyncio.run(main())
 
 
-def test_every_epoch_reaches_a_watcher_in_order_at_full_speed(server: LiveServer) -> None:
+def test_every_epoch_reaches_a_watcher_in_order_at_full_speed(server: Server) -> None:
     async def main() -> None:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             rid = (await http.post("/api/runs", json={"epochs": 1500, "speed": None, "start": False})).json()["id"]

@@ -15,7 +15,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from app.config import Settings
 from app.main import create_app
-from tests.app.helpers import check_frame_layout, expected_shapes, wait_for
+from tests.support import check_frame_layout, expected_shapes, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -74,9 +74,8 @@ def test_hello_metrics_and_snapshots(client: TestClient) -> None:
         hist = hello["history"]
         assert len(hist) >= 4 and [p["epoch"] for p in hist] == list(range(len(hist)))
         kind, first = recv(ws)
-        assert kind == "bytes", "the latest snapshot follows hello"
-        header, _ = check_frame_layout(first)
-        assert header["epoch"] >= hist[-1]["epoch"] - 1
+        assert kind == "bytes", "the newest snapshot follows hello"
+        check_frame_layout(first)
         epochs: list[int] = []
         points: dict[int, dict[str, Any]] = {p["epoch"]: p for p in hist}
         snaps: list[tuple[dict[str, Any], dict[str, np.ndarray]]] = []
@@ -92,7 +91,10 @@ def test_hello_metrics_and_snapshots(client: TestClient) -> None:
                 assert set(p) >= {"epoch", "train_cost", "test_cost", "accuracy", "grad_norms", "delta_norms"}
                 assert len(p["grad_norms"]) == 3
         assert epochs == list(range(hist[-1]["epoch"] + 1, hist[-1]["epoch"] + 1 + len(epochs))), "no gaps"
-        assert len(snaps) >= 10
+        assert snaps, "a watcher gets snapshots (how many depends on the machine's speed: not asserted)"
+        # the first one may be of an older epoch (nobody asked for one since the last epoch storage keeps); a
+        # fresh one is made for this watcher at once
+        assert snaps[0][0]["epoch"] >= hist[-1]["epoch"]
         shapes = expected_shapes([2, 4, 2, 1], grid=40)
         last = -1
         for header, tensors in snaps:

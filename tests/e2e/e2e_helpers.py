@@ -3,107 +3,31 @@ page that records console errors and every request leaving 127.0.0.1 (aborted), 
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-import struct
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT, Server
+
+__all__ = ["ROOT", "Server"]
 CHROMIUM = "/usr/lib/chromium/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Server:
-    url: str
-    data_dir: Path
-    proc: subprocess.Popen[bytes]
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=30) as r:
-            return json.loads(r.read())
-
-    def get_bytes(self, path: str) -> bytes:
-        with urllib.request.urlopen(self.url + path, timeout=30) as r:
-            return bytes(r.read())
-
-    def send(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as r:
-            raw = r.read()
-            return json.loads(raw) if raw else None
-
-    def snapshot(self, run_id: str, epoch: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """The binary snapshot of an epoch, decoded independently of the page (docs/protocol.md)."""
-        frame = self.get_bytes(f"/api/runs/{run_id}/snapshots/{epoch}?format=binary")
-        (h,) = struct.unpack_from("<I", frame, 0)
-        header = json.loads(frame[4:4 + h])
-        start = 4 + h + (-(4 + h) % 4)
-        tensors = {}
-        for spec in header["tensors"]:
-            count = int(np.prod(spec["shape"]))
-            tensors[spec["name"]] = np.frombuffer(frame, "<f4", count, start + spec["offset"]).reshape(spec["shape"])
-        return header, tensors
-
-    def upload_csv(self, text: str, label_column: str = "label", name: str = "upload") -> Any:
-        """POST /api/datasets with a CSV file (multipart), returning the dataset info."""
-        boundary = "----bpv-e2e-boundary"
-        parts = []
-        for key, value in (("label_column", label_column), ("name", name)):
-            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n')
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}.csv"\r\n'
-                     f"Content-Type: text/csv\r\n\r\n{text}\r\n--{boundary}--\r\n")
-        req = urllib.request.Request(self.url + "/api/datasets", data="".join(parts).encode(), method="POST",
-                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return json.loads(r.read())
-
 
 def start_server(data_dir: Path, skip: Any = None) -> Server:
-    """uvicorn app.main:create_app on a free loopback port with BPV_DATA_DIR=data_dir, once /healthz answers."""
-    if not (ROOT / "app" / "main.py").exists() or not Path(CHROMIUM).exists():
-        reason = "app/main.py is not there yet" if Path(CHROMIUM).exists() else f"no Chromium at {CHROMIUM}"
+    """A real uvicorn on a free loopback port with BPV_DATA_DIR=data_dir, once /healthz answers."""
+    if not Path(CHROMIUM).exists():
+        reason = f"no Chromium at {CHROMIUM}"
         if skip and os.environ.get("CI") != "true":  # in CI (make test installs Chromium) this fails instead
             skip(reason)
         raise RuntimeError(reason)
-    port = _free_port()
-    env = {**os.environ, "BPV_DATA_DIR": str(data_dir)}
-    log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - the process owns it until stop_server
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--ws-per-message-deflate", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    log.close()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2):
-                return Server(url, data_dir, proc)
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("the server did not start:\n" + (data_dir / "server.log").read_text()) from None
-            time.sleep(0.2)
+    return Server(data_dir, data_dir / "server.log").start(timeout=60)
 
 
 def stop_running(server: Server) -> None:
@@ -112,17 +36,12 @@ def stop_running(server: Server) -> None:
         if run["state"] in ("running", "queued"):
             try:
                 server.send("POST", f"/api/runs/{run['id']}/stop")
-            except urllib.error.HTTPError:
+            except httpx.HTTPStatusError:
                 pass  # it finished meanwhile
 
 
 def stop_server(server: Server) -> None:
-    server.proc.terminate()
-    try:
-        server.proc.wait(10)
-    except subprocess.TimeoutExpired:
-        server.proc.kill()
-        server.proc.wait(5)
+    server.stop()
 
 
 @dataclass

@@ -7,37 +7,20 @@
   the test says it expects some (``srv.expect_errors = True``).
 - ``http``: an httpx client on ``server``.
 
-The helpers (``Server``, ``watch``, ``strict_loads`` …) live in ``support.py`` and are shared with
-``benchmarks/bench_load.py``.
+The helpers (``Server``, ``watch``, ``strict_loads`` …) live in ``tests/support.py``, shared by every test
+directory and the benchmarks.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
 
-
-def _load_support() -> ModuleType:
-    """tests/reliability/support.py, loaded by path (whatever pytest's import mode)."""
-    name = "bpv_reliability_support"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("support.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-kit = _load_support()
+from tests import support as kit  # noqa: E402
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

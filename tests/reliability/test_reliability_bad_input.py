@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-kit = sys.modules["bpv_reliability_support"]  # tests/reliability/support.py, loaded by conftest.py
+from tests import support as kit
 
 
 def _message(r: httpx.Response) -> str:

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import websockets
 
-kit = sys.modules["bpv_reliability_support"]  # tests/reliability/support.py, loaded by conftest.py
+from tests import support as kit
+
 HERE = Path(__file__).resolve().parent
 
 

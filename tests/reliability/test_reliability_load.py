@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import time
 from typing import Any
 
-kit = sys.modules["bpv_reliability_support"]  # tests/reliability/support.py, loaded by conftest.py
+from tests import support as kit
 
 N_WATCHERS = 50
 SPEED = 20.0  # epochs per second: the page's watchable speed

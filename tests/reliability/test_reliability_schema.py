@@ -12,7 +12,6 @@ operations are exercised past their 404.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -34,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-kit = sys.modules["bpv_reliability_support"]  # tests/reliability/support.py, loaded by conftest.py
+from tests import support as kit
 
 MIN_CASES = 1000
 SCALE = float(os.environ.get("BPV_FUZZ_SCALE", "1"))  # benchmarks/bench_load.py --fuzz runs 5×

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,8 @@ import httpx
 import pytest
 import websockets
 
-kit = sys.modules["bpv_reliability_support"]  # tests/reliability/support.py, loaded by conftest.py
+from tests import support as kit
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

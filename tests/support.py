@@ -1,7 +1,9 @@
-"""Shared by tests/reliability and benchmarks/bench_load.py: a REAL uvicorn server in a subprocess on a free
-loopback port, strict JSON, WebSocket watchers.
+"""The tests' and benchmarks' one toolbox (``from tests import support as kit``): a REAL uvicorn server in a
+subprocess on a free loopback port, waiting for events, strict JSON, WebSocket watchers, a by-the-letter
+decoder of the binary snapshot frame.
 
-Nothing here talks to anything but 127.0.0.1, and every loop is bounded in count and time.
+Nothing here talks to anything but 127.0.0.1, and every loop is bounded in count and time. Waits are for an
+event, with a generous time-out, never for a length of time.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
@@ -55,6 +58,31 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.02, what: str = "") -> Any:
+    """Poll ``predicate`` until it returns something truthy; AssertionError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+async def wait_async(predicate: Callable[[], Awaitable[Any]], timeout: float = 30.0, interval: float = 0.05,
+                     what: str = "") -> Any:
+    """``wait_for`` for a coroutine function, inside a running event loop."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+        await asyncio.sleep(interval)
 
 
 # -- the server -----------------------------------------------------------------------------------------------
@@ -112,15 +140,62 @@ class Server:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
 
-    def stop(self) -> None:
-        """SIGTERM (uvicorn's graceful shutdown), SIGKILL if it takes more than 10 s."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.kill()
+    def stop(self, kill: bool = False, timeout: float = 15.0) -> int | None:
+        """SIGTERM (uvicorn's graceful shutdown; SIGKILL if it takes more than ``timeout`` s), or SIGKILL at
+        once with ``kill`` (a crash). Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            if kill:
+                self.kill()
+            else:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self.kill()
+        return self.proc.returncode
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def cpu(self) -> tuple[float, float, float]:
+        """CPU seconds (user + system) so far of the server's event-loop thread (its main thread), of its
+        other threads (the storage writer, thread-pool work) and of its training workers, from /proc."""
+        tick = os.sysconf("SC_CLK_TCK")
+
+        def seconds(stat: Path) -> float:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / tick
+
+        main = other = 0.0
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                t = seconds(task / "stat")
+                if task.name == str(self.pid):
+                    main += t
+                else:
+                    other += t
+        workers = 0.0
+        for pid in self.workers():
+            with contextlib.suppress(OSError):
+                workers += seconds(Path(f"/proc/{pid}/stat"))
+        return main, other, workers
+
+    def workers(self) -> list[int]:
+        """The pids of the server's training workers (its ``python -m app.worker`` children)."""
+        out = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmd = (entry / "cmdline").read_bytes()
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == self.pid and b"app.worker" in cmd:
+                out.append(int(entry.name))
+        return out
 
     @property
     def pid(self) -> int:
@@ -151,6 +226,33 @@ class Server:
 
     def client(self, **kw: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=kw.pop("timeout", 30.0), **kw)
+
+    # one-line REST calls (a fresh connection each; raise on an error status)
+    def get(self, path: str) -> Any:
+        r = httpx.get(self.url + path, timeout=30)
+        r.raise_for_status()
+        return strict_loads(r.text)
+
+    def get_bytes(self, path: str) -> bytes:
+        r = httpx.get(self.url + path, timeout=30)
+        r.raise_for_status()
+        return r.content
+
+    def send(self, method: str, path: str, body: Any = None) -> Any:
+        r = httpx.request(method, self.url + path, json=body, timeout=30)
+        r.raise_for_status()
+        return strict_loads(r.text) if r.content else None
+
+    def snapshot(self, run_id: str, epoch: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The binary snapshot of an epoch, decoded by hand (docs/protocol.md)."""
+        return check_frame_layout(self.get_bytes(f"/api/runs/{run_id}/snapshots/{epoch}?format=binary"))
+
+    def upload_csv(self, text: str, label_column: str = "label", name: str = "upload") -> Any:
+        """POST /api/datasets with a CSV file (multipart), returning the dataset info."""
+        r = httpx.post(self.url + "/api/datasets", files={"file": (f"{name}.csv", text.encode(), "text/csv")},
+                       data={"label_column": label_column, "name": name}, timeout=60)
+        r.raise_for_status()
+        return strict_loads(r.text)
 
 
 # -- REST helpers ---------------------------------------------------------------------------------------------
@@ -428,3 +530,59 @@ def _parse(buf: bytes) -> tuple[tuple[int, bytes], int] | None:
     if len(buf) < i + n:
         return None
     return (opcode, buf[i:i + n]), i + n
+
+
+# -- the binary snapshot frame, by the letter of docs/protocol.md -------------------------------------------
+def check_frame_layout(frame: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Decode a binary snapshot frame by hand, following docs/protocol.md to the letter, and check it:
+    uint32 LE header length, UTF-8 JSON header, padding to a multiple of 4, f4 data at offsets that are
+    multiples of 4, tensors that tile the data section exactly. Returns (header, tensors)."""
+    assert isinstance(frame, bytes | bytearray) and len(frame) >= 4
+    (h,) = struct.unpack_from("<I", frame, 0)
+    assert 0 < h <= len(frame) - 4
+    header = json.loads(frame[4:4 + h].decode("utf-8"))
+    assert header["type"] == "snapshot"
+    for key in ("epoch", "batch", "probe_index", "train_cost", "test_cost", "accuracy", "tensors"):
+        assert key in header, key
+    start = 4 + h
+    pad = -start % 4
+    assert frame[start:start + pad] == b"\0" * pad
+    start += pad
+    assert start % 4 == 0
+    out: dict[str, np.ndarray] = {}
+    end = 0
+    for spec in sorted(header["tensors"], key=lambda s: s["offset"]):
+        assert spec["dtype"] in ("f4", "u1"), spec
+        assert spec["offset"] % 4 == 0, spec
+        assert spec["offset"] == end, f"tensors must tile the data section: {spec} after byte {end}"
+        assert all(isinstance(d, int) and d >= 0 for d in spec["shape"]), spec
+        count = int(np.prod(spec["shape"]))
+        size = 4 if spec["dtype"] == "f4" else 1
+        dtype = "<f4" if spec["dtype"] == "f4" else "u1"
+        out[spec["name"]] = np.frombuffer(frame, dtype, count, start + spec["offset"]).reshape(spec["shape"])
+        end = spec["offset"] + count * size
+    assert start + end == len(frame), "the frame ends where the last tensor does"
+    return header, out
+
+
+def expected_shapes(layer_sizes: list[int], grid: int | None = None) -> dict[str, tuple[int, ...]]:
+    """The protocol's tensor table for a network (without test_outputs, checked separately)."""
+    L = len(layer_sizes) - 1
+    shapes: dict[str, tuple[int, ...]] = {}
+    for l in range(1, L + 1):
+        n_in, n = layer_sizes[l - 1], layer_sizes[l]
+        shapes[f"W{l}"] = (n_in, n)
+        shapes[f"b{l}"] = (n,)
+        shapes[f"dW{l}"] = (n_in, n)
+        shapes[f"db{l}"] = (n,)
+        shapes[f"mean_abs_delta{l}"] = (n,)
+        shapes[f"z{l}"] = (n,)
+        shapes[f"delta{l}"] = (n,)
+    for l in range(0, L + 1):
+        shapes[f"a{l}"] = (layer_sizes[l],)
+    shapes["y"] = (layer_sizes[-1],)
+    if grid:
+        for l in range(1, L + 1):
+            if layer_sizes[l] <= 32 or l == L:
+                shapes[f"grid{l}"] = (layer_sizes[l], grid, grid)
+    return shapes
