@@ -8,6 +8,8 @@ from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Respon
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 
+from backprop_core.datasets import Dataset
+
 from ..schemas import (
     DataOut,
     ErrorOut,
@@ -23,7 +25,8 @@ from ..schemas import (
     errors,
 )
 from ..services import frames
-from ..services.present import Reader, data_out, history_csv, nearest, snapshot_json
+from ..services.data import DataService
+from ..services.present import Reader, data_out, history_csv, inputs_out, nearest, snapshot_json
 from .deps import DataDep, Read, RunsDep, StorageDep, Write
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
@@ -132,7 +135,7 @@ def get_snapshot(run_id: str, epoch: Annotated[int, Path(ge=0, le=2**62)], runs:
 
 @router.get("/{run_id}/export", response_model=ExportOut, dependencies=Read, responses=errors(401, 404, 409),
             summary="Config and the newest weights as JSON")
-def export_run(run_id: str, runs: RunsDep, storage: StorageDep) -> Any:
+def export_run(run_id: str, runs: RunsDep, storage: StorageDep, data: DataDep) -> Any:
     r = reader(runs, storage)
     out = r.out(run_id)
     frame = r.latest_frame(run_id)
@@ -143,13 +146,17 @@ def export_run(run_id: str, runs: RunsDep, storage: StorageDep) -> Any:
     body = {"id": out["id"], "name": out["name"], "config": out["config"], "layer_sizes": out["layer_sizes"],
             "activations": out["activations"], "epoch": header["epoch"], "state": out["state"],
             "weights": [tensors[f"W{l}"].tolist() for l in range(1, n + 1)],
-            "biases": [tensors[f"b{l}"].tolist() for l in range(1, n + 1)]}
+            "biases": [tensors[f"b{l}"].tolist() for l in range(1, n + 1)], **inputs_out(_dataset(run_id, r, data))}
     return body
 
 
 @router.get("/{run_id}/data", response_model=DataOut, dependencies=Read, responses=errors(401, 404, 422),
             summary="The run's own training and test data (train order = probe index)")
 def get_data(run_id: str, request: Request, runs: RunsDep, storage: StorageDep, data: DataDep) -> Any:
-    run = runs.runs.get(run_id)
-    ds = run.dataset if run is not None else data.load(reader(runs, storage).config(run_id))
-    return data_out(ds)
+    return data_out(_dataset(run_id, reader(runs, storage), data))
+
+
+def _dataset(run_id: str, r: Reader, data: DataService) -> Dataset:
+    """The run's dataset: the live run's own, or rebuilt from the stored config (deterministic)."""
+    run = r.runs.runs.get(run_id)
+    return run.dataset if run is not None else data.load(r.config(run_id))

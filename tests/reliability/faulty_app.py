@@ -2,7 +2,7 @@
 
 No valid input makes the core raise during training (bad CSV rows are refused at upload, bad configs at
 creation), so the reliability tests simulate "a corrupt row that slipped past validation": a dataset
-holding the value ``POISON`` in its training features makes ``Trainer.step_epoch`` raise at epoch
+holding the value ``POISON`` in its raw training features makes ``Trainer.step_epoch`` raise at epoch
 ``FAIL_AT_EPOCH``. Everything else is the real server.
 
     python -m uvicorn faulty_app:create_app --factory …   (with tests/reliability on PYTHONPATH)
@@ -26,7 +26,7 @@ def create_app() -> Any:
     original = training.Trainer.step_epoch
 
     def step_epoch(self: training.Trainer) -> Any:
-        if self.epoch + 1 >= FAIL_AT_EPOCH and bool(np.any(self.dataset.X_train == POISON)):
+        if self.epoch + 1 >= FAIL_AT_EPOCH and bool(np.any(self.dataset.raw.X_train == POISON)):
             raise ValueError(MESSAGE)
         return original(self)
 
