@@ -241,6 +241,75 @@ class DatasetList(BaseModel):
     items: list[DatasetInfoOut]
 
 
+class ActivationOut(BaseModel):
+    name: str
+    label: str
+    formula: str = Field(description="σ as text")
+    derivative: str = Field(description="σ′ as text")
+    range: list[float | None] = Field(description="[low, high] of σ; null where unbounded")
+    hidden: bool = Field(description="whether a hidden layer may use it (elementwise)")
+    default_init: str = Field(description="what init 'auto' gives a layer of this activation")
+    default_cost: str = Field(description="the cost an output of this activation gets when none is chosen")
+    targets: list[float] = Field(description="[not this class, this class]: the targets of an output neuron")
+    threshold: float = Field(description="a single output neuron above this says class 1: halfway between the "
+                                         "targets")
+
+
+class CostOut(BaseModel):
+    name: str
+    label: str
+    formula: str
+    delta: str = Field(description="δᴸ as text")
+    outputs: list[str] = Field(description="the output activations it may be used with")
+
+
+class TermOut(BaseModel):
+    name: str
+    label: str
+    formula: str
+    gradient: str | None = Field(None, description="what it adds to ∂C/∂W")
+
+
+class FeatureOut(BaseModel):
+    name: str
+    label: str
+
+
+class NotationOut(BaseModel):
+    convention: str
+    seed: str = Field(description="the seed's column convention, and how it maps to ours")
+    equations: dict[str, str]
+
+
+class ConfigInfoOut(BaseModel):
+    defaults: dict[str, Any] = Field(description="RunConfig's defaults (POST /api/runs with {})")
+    bounds: dict[str, dict[str, Any]] = Field(description="each field's JSON Schema bounds")
+
+
+class CatalogOut(BaseModel):
+    """``GET /api/catalog``: every name and number about the model a client needs, from the core's tables."""
+
+    activations: list[ActivationOut]
+    costs: list[CostOut]
+    auto_output_activation: dict[str, str] = Field(
+        description="output activation when none is chosen: regression, two_classes, more_classes")
+    inits: list[TermOut]
+    optimizers: list[TermOut]
+    regularizations: list[TermOut]
+    dtypes: list[str]
+    features: list[FeatureOut] = Field(description="the inputs computed from a 2-D point (Playground's)")
+    default_features: list[str]
+    grid_size: int = Field(description="G: 2-D data's input-plane grid is G × G points")
+    max_grid_neurons: int = Field(description="layers wider than this get no per-neuron grid")
+    grad_subset: int = Field(description="snapshots' gradients average over at most this many training examples")
+    grad_subset_note: str
+    max_test_outputs: int
+    datasets: list[DatasetInfoOut]
+    notation: NotationOut
+    limits: dict[str, int] = Field(description="this server's limits (BPV_MAX_… settings)")
+    config: ConfigInfoOut
+
+
 class ExportOut(BaseModel):
     id: str
     name: str

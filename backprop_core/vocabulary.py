@@ -29,7 +29,7 @@ CONVENTION = ("one row per example: X, zˡ, aˡ and δˡ are (n, n_l); Wˡ is (n
 SEED_CONVENTION = ("the seed writes column vectors, zˡ = wˡ aˡ⁻¹ + bˡ with wˡ = (Wˡ)ᵀ of shape (n_l, n_{l−1}), "
                    "hence δˡ = ((wˡ⁺¹)ᵀ δˡ⁺¹) ⊙ σ′(zˡ): the same numbers as the row form here")
 EQUATIONS = {
-    "forward": "zˡ = aˡ⁻¹ Wˡ + bˡ,  aˡ = σ(zˡ),  a⁰ = x",
+    "forward": "zˡ = aˡ⁻¹ Wˡ + bˡ,  aˡ = σ(zˡ)",
     "output_delta": "δᴸ = ∇ₐC ⊙ σ′(zᴸ)",
     "hidden_delta": "δˡ = (δˡ⁺¹ (Wˡ⁺¹)ᵀ) ⊙ σ′(zˡ)",
     "neuron_delta": "δⱼˡ = (Σₖ Wˡ⁺¹ⱼₖ δₖˡ⁺¹) σ′(zⱼˡ)",
@@ -38,7 +38,7 @@ EQUATIONS = {
     "bias_gradient": "∂C/∂bˡ = (1/n) Σₓ δˡ(x)",
     "neuron_bias_gradient": "∂Cₓ/∂bₖˡ = δₖˡ",
     "update": "W ← W − η ∂C/∂W,  b ← b − η ∂C/∂b",
-    "inputs": "a⁰ = (φ(x) − μ) / s",
+    "inputs": "a⁰ = (φ(x) − μ) / s",  # φ: the features of raw example x; μ, s: the training split's mean, std
 }
 
 
