@@ -23,10 +23,12 @@ import numpy as np
 
 from backprop_core import MLP, EpochSnapshot, Trainer, TrainerState, output_layer_size
 from backprop_core.activations import HIDDEN_NAMES, OUTPUT_NAMES
-from backprop_core.costs import COSTS
+from backprop_core.costs import COSTS, default_for
 from backprop_core.datasets import DATASETS, Dataset, load, load_csv
+from backprop_core.inputs import DEFAULT_FEATURES, FEATURES, prepare
 from backprop_core.network import INITS
 from backprop_core.optimizers import OPTIMIZERS
+from backprop_core.vocabulary import auto_output_activation
 
 PROG = "backprop-viz"
 BAR_WIDTH = 24
@@ -125,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--label-column", metavar="NAME", default=None,
                       help="the CSV column holding the label (class or regression target)")
 
+    data.add_argument("--features", default=",".join(DEFAULT_FEATURES), metavar="F1,F2,…",
+                      help=f"the network's inputs for 2-D data, from {', '.join(FEATURES)}")
+    data.add_argument("--no-standardize", dest="standardize", action="store_false",
+                      help="feed the raw features (default: standardised with the training split's mean and "
+                           "standard deviation)")
     net = train.add_argument_group("network")
     net.add_argument("--layers", type=_layers, default="4,2", metavar="W1,W2,…",
                      help="hidden layer widths, comma-separated ('none' for no hidden layer); the input and "
@@ -177,19 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 # -- train ---------------------------------------------------------------------------------------------------
 
-def auto_output_activation(dataset: Dataset) -> str:
-    """The server's rule: tanh for two classes, softmax for more, linear for regression."""
-    if dataset.task == "regression":
-        return "linear"
-    return "tanh" if dataset.n_classes == 2 else "softmax"
-
-
-def auto_cost(output_activation: str) -> str:
-    """The server's rule: cross_entropy with softmax, binary_cross_entropy with sigmoid, else quadratic."""
-    return {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy"}.get(output_activation, "quadratic")
-
-
 def load_data(args: argparse.Namespace) -> Dataset:
+    """The network's inputs: the raw data, its features, standardised unless asked not to (as the server)."""
+    return prepare(_raw_data(args), [f.strip() for f in args.features.split(",")], standardize=args.standardize)
+
+
+def _raw_data(args: argparse.Namespace) -> Dataset:
     if args.csv is None:
         if args.label_column is not None:
             raise ValueError("--label-column needs --csv FILE")
@@ -216,8 +216,9 @@ class Setup:
 def build(args: argparse.Namespace) -> Setup:
     """Data, network and trainer from the options; ValueError (naming the valid choices) when refused."""
     dataset = load_data(args)
-    out = auto_output_activation(dataset) if args.output_activation == "auto" else args.output_activation
-    cost = auto_cost(out) if args.cost == "auto" else args.cost
+    out = (auto_output_activation(dataset.task, dataset.n_classes) if args.output_activation == "auto"
+           else args.output_activation)
+    cost = default_for(out) if args.cost == "auto" else args.cost
     names = [a.strip() for a in args.activation.split(",")]
     activation: str | list[str] = names[0] if len(names) == 1 else names
     sizes = [dataset.input_dim, *args.layers, output_layer_size(dataset, out)]

@@ -1,21 +1,57 @@
 """Pydantic schemas, named by direction: ``RunConfig``/``RunCreate``/``RunPatch`` come in; ``RunOut``,
-``EpochPoint``, ``History`` … go out."""
+``EpochPoint``, ``History`` … go out.
+
+Names of the model's parts (activations, costs, inits, optimisers, regularisations, features, dtypes) are
+not listed here: each is checked against the core's own table when a request arrives (``OneOf``), and the
+OpenAPI schema lists the table's names as an enum. A new activation in the core is accepted with no change
+here.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, field_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
-from backprop_core.activations import HIDDEN_NAMES, OUTPUT_NAMES
-from backprop_core.costs import COSTS
+from backprop_core import activations, costs, inputs, network, optimizers
 
-ActivationName = Literal["sigmoid", "tanh", "relu", "leaky_relu", "linear"]
-OutputName = Literal["sigmoid", "tanh", "relu", "leaky_relu", "linear", "softmax"]
-CostName = Literal["quadratic", "cross_entropy", "binary_cross_entropy"]
+
+@dataclass(frozen=True)
+class OneOf:
+    """A name from one of the core's tables, read when a value is checked (``names()``) — so the core's
+    table is the only list — and published as the JSON Schema's ``enum``."""
+
+    what: str
+    names: Callable[[], Iterable[str]]
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        out = handler(schema)
+        out["enum"] = list(self.names())
+        return out
+
+    def check(self, value: str) -> str:
+        valid = tuple(self.names())
+        if value not in valid:
+            raise ValueError(f"unknown {self.what} {value!r}; valid: {', '.join(valid)}")
+        return value
+
+
+ActivationName = Annotated[str, OneOf("activation", activations.hidden_names)]
+OutputName = Annotated[str, OneOf("output activation", activations.output_names)]
+CostName = Annotated[str, OneOf("cost", lambda: costs.COSTS)]
+InitName = Annotated[str, OneOf("init", lambda: network.INITS)]
+OptimizerName = Annotated[str, OneOf("optimizer", lambda: optimizers.OPTIMIZERS)]
+RegularizationName = Annotated[str, OneOf("regularization", lambda: network.REGULARIZATIONS)]
+FeatureName = Annotated[str, OneOf("feature", lambda: inputs.FEATURES)]
+DtypeName = Annotated[str, OneOf("dtype", lambda: network.DTYPES)]
 RunStateName = Literal["queued", "running", "paused", "done", "stopped", "diverged", "failed", "interrupted"]
-# The Literals mirror the core's tables (HIDDEN_NAMES, OUTPUT_NAMES, COSTS); a test keeps them in step.
-CORE_NAMES = (HIDDEN_NAMES, OUTPUT_NAMES, tuple(COSTS))
 
 Width = Annotated[int, Field(ge=1, le=4096)]
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -31,6 +67,12 @@ class RunConfig(BaseModel):
     noise: float = Field(0.0, ge=0, le=0.5, description="Playground's noise, 0–50 %")
     train_fraction: float = Field(0.5, ge=0.1, le=0.9)
     n_samples: int | None = Field(None, ge=10, le=100_000, description="null: the dataset's default")
+    features: list[FeatureName] = Field(
+        list(inputs.DEFAULT_FEATURES), min_length=1, json_schema_extra={"uniqueItems": True},
+        description="the network's inputs, computed from the raw point of a 2-D dataset (Playground's "
+                    "features, GET /api/catalog); on other data only the default, which means its own columns")
+    standardize: bool = Field(True, description="standardise each input: subtract its mean and divide by its "
+                                                "standard deviation, both over the training split")
     hidden_layers: list[Width] = Field([4, 2], max_length=64, description="neurons per hidden layer")
     activation: ActivationName | list[ActivationName] = Field(
         "tanh", description="σ of the hidden layers: one name, or one per hidden layer")
@@ -38,19 +80,25 @@ class RunConfig(BaseModel):
         None, description="null: tanh for two classes, softmax for more, linear for regression")
     cost: CostName | None = Field(
         None, description="null: cross_entropy with softmax, binary_cross_entropy with sigmoid, else quadratic")
-    init: Literal["auto", "xavier", "he", "uniform"] = "uniform"
-    optimizer: Literal["sgd", "momentum"] = "sgd"
+    init: InitName = "uniform"
+    optimizer: OptimizerName = "sgd"
     momentum: float = Field(0.9, ge=0, lt=1)
     learning_rate: float = Field(0.03, gt=0, le=100)
     batch_size: int = Field(10, ge=1, le=100_000)
-    regularization: Literal["l1", "l2"] | None = None
+    regularization: RegularizationName | None = None
     regularization_rate: float = Field(0.0, ge=0, le=10)
     seed: int = Field(0, ge=0, le=2**32 - 1)
     epochs: int = Field(1000, ge=1, description="stop after this many epochs (at most the server's limit)")
     target_cost: float | None = Field(None, ge=0, description="stop once the training cost is at most this")
     probe_index: int = Field(0, ge=0, description="the training example whose z, a and δ are streamed")
     speed: float | None = Field(None, gt=0, le=100_000, description="epochs per second; null: unlimited")
-    dtype: Literal["float32", "float64"] = "float32"
+    dtype: DtypeName = "float32"
+
+    @field_validator("features")
+    @classmethod
+    def _distinct(cls, names: list[str]) -> list[str]:
+        inputs.check_features(names)  # known names were checked one by one; this refuses repeats
+        return names
 
 
 class RunCreate(RunConfig):
@@ -161,6 +209,10 @@ class Split(BaseModel):
 
 
 class DataOut(BaseModel):
+    """A dataset's points. ``X`` holds the raw data (its columns are ``column_names``); the network's inputs
+    are ``feature_names``, each computed from a raw row and then standardised: a⁰ = (φ(x) − mean) / scale
+    (mean 0 and scale 1 when ``standardized`` is false)."""
+
     name: str
     task: str
     n_classes: int
@@ -169,6 +221,10 @@ class DataOut(BaseModel):
     image_shape: list[int] | None
     train: Split
     test: Split
+    column_names: list[str] | None = None
+    standardized: bool = False
+    mean: list[float] | None = None
+    scale: list[float] | None = None
 
 
 class DatasetInfoOut(BaseModel):
@@ -185,6 +241,75 @@ class DatasetList(BaseModel):
     items: list[DatasetInfoOut]
 
 
+class ActivationOut(BaseModel):
+    name: str
+    label: str
+    formula: str = Field(description="σ as text")
+    derivative: str = Field(description="σ′ as text")
+    range: list[float | None] = Field(description="[low, high] of σ; null where unbounded")
+    hidden: bool = Field(description="whether a hidden layer may use it (elementwise)")
+    default_init: str = Field(description="what init 'auto' gives a layer of this activation")
+    default_cost: str = Field(description="the cost an output of this activation gets when none is chosen")
+    targets: list[float] = Field(description="[not this class, this class]: the targets of an output neuron")
+    threshold: float = Field(description="a single output neuron above this says class 1: halfway between the "
+                                         "targets")
+
+
+class CostOut(BaseModel):
+    name: str
+    label: str
+    formula: str
+    delta: str = Field(description="δᴸ as text")
+    outputs: list[str] = Field(description="the output activations it may be used with")
+
+
+class TermOut(BaseModel):
+    name: str
+    label: str
+    formula: str
+    gradient: str | None = Field(None, description="what it adds to ∂C/∂W")
+
+
+class FeatureOut(BaseModel):
+    name: str
+    label: str
+
+
+class NotationOut(BaseModel):
+    convention: str
+    seed: str = Field(description="the seed's column convention, and how it maps to ours")
+    equations: dict[str, str]
+
+
+class ConfigInfoOut(BaseModel):
+    defaults: dict[str, Any] = Field(description="RunConfig's defaults (POST /api/runs with {})")
+    bounds: dict[str, dict[str, Any]] = Field(description="each field's JSON Schema bounds")
+
+
+class CatalogOut(BaseModel):
+    """``GET /api/catalog``: every name and number about the model a client needs, from the core's tables."""
+
+    activations: list[ActivationOut]
+    costs: list[CostOut]
+    auto_output_activation: dict[str, str] = Field(
+        description="output activation when none is chosen: regression, two_classes, more_classes")
+    inits: list[TermOut]
+    optimizers: list[TermOut]
+    regularizations: list[TermOut]
+    dtypes: list[str]
+    features: list[FeatureOut] = Field(description="the inputs computed from a 2-D point (Playground's)")
+    default_features: list[str]
+    grid_size: int = Field(description="G: 2-D data's input-plane grid is G × G points")
+    max_grid_neurons: int = Field(description="layers wider than this get no per-neuron grid")
+    grad_subset: int = Field(description="snapshots' gradients average over at most this many training examples")
+    grad_subset_note: str
+    max_test_outputs: int
+    datasets: list[DatasetInfoOut]
+    notation: NotationOut
+    limits: dict[str, int] = Field(description="this server's limits (BPV_MAX_… settings)")
+    config: ConfigInfoOut
+
+
 class ExportOut(BaseModel):
     id: str
     name: str
@@ -195,6 +320,10 @@ class ExportOut(BaseModel):
     state: str
     weights: list[list[list[float]]]
     biases: list[list[float]]
+    feature_names: list[str] | None = Field(None, description="the network's inputs, in order")
+    standardized: bool | None = None
+    mean: list[float] | None = Field(None, description="a⁰ = (φ(x) − mean) / scale for a raw example x")
+    scale: list[float] | None = None
 
 
 class Health(BaseModel):

@@ -2,11 +2,12 @@
 
 Public API::
 
-    from backprop_core import MLP, Trainer, EpochSnapshot, gradcheck, datasets
+    from backprop_core import MLP, Trainer, EpochSnapshot, gradcheck, datasets, prepare, vocabulary
 """
 
-from . import datasets
+from . import datasets, vocabulary
 from .gradcheck import gradcheck
+from .inputs import prepare
 from .network import MLP, Gradients, Trace
 from .snapshot import EpochSnapshot
 from .training import InvalidTransition, Trainer, TrainerState, encode_targets, output_layer_size
@@ -23,4 +24,6 @@ __all__ = [
     "encode_targets",
     "gradcheck",
     "output_layer_size",
+    "prepare",
+    "vocabulary",
 ]

@@ -1,4 +1,6 @@
-"""Activation functions σ and their derivatives σ', side by side.
+"""Activation functions σ and their derivatives σ', side by side — and everything else the project says
+about an activation, stated once here: its range, its equations as text, its default initialisation and
+the targets (hence the decision threshold) of an output neuron.
 
 Each activation is a pair: ``fn(z)`` gives a = σ(z) and ``prime(z, a)`` gives σ'(z), given both the
 weighted input z and the activation a = σ(z) already computed in the forward pass, so that derivatives
@@ -12,10 +14,14 @@ and returns it — or returns z itself for the identity.
 Softmax is not elementwise: its derivative is a Jacobian, never formed here. It is valid only as an output
 activation paired with the cross-entropy cost, where δᴸ = aᴸ − y (see ``costs.py``), so its ``prime`` is
 ``None`` and the network refuses any other use.
+
+``ACTIVATIONS`` is the one table: the network, the Trainer, the server's validation and its published
+catalog all read it, so a new activation is one entry here (and its tests).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,17 +30,29 @@ import numpy as np
 Array = np.ndarray
 
 LEAKY_SLOPE = 0.01
+INF = math.inf
 
 
 @dataclass(frozen=True)
 class Activation:
-    """σ and σ'. ``prime`` is None for softmax (not elementwise). ``into(z, out)``: σ(z) written into
-    ``out`` (same shape and dtype as z); None to fall back to ``fn``."""
+    """σ and σ', and what is said about them.
+
+    ``prime`` is None for softmax (not elementwise: an output activation only). ``into(z, out)``: σ(z)
+    written into ``out`` (same shape and dtype as z); None to fall back to ``fn``. ``range``: (low, high)
+    of σ, ±inf where unbounded. ``formula`` and ``derivative``: σ and σ' as text (Unicode, for the page's
+    equations). ``default_init``: what ``init="auto"`` gives a layer of this activation (``xavier`` or
+    ``he``).
+    """
 
     name: str
     fn: Callable[[Array], Array]
     prime: Callable[[Array, Array], Array] | None
-    into: Callable[[Array, Array], Array] | None = None
+    into: Callable[[Array, Array], Array] | None
+    label: str
+    range: tuple[float, float]
+    formula: str
+    derivative: str
+    default_init: str = "xavier"
 
     def apply(self, z: Array, out: Array | None) -> Array:
         """σ(z), into ``out`` when one is given (the result is the same as ``fn(z)``, bit for bit)."""
@@ -45,6 +63,25 @@ class Activation:
             return out
         return self.into(z, out)
 
+    @property
+    def elementwise(self) -> bool:
+        """Whether σ acts on each neuron alone (then it may be a hidden activation)."""
+        return self.prime is not None
+
+    @property
+    def targets(self) -> tuple[float, float]:
+        """(negative, positive): the targets of "not this class" and "this class" for an output neuron —
+        −1 and +1 clipped into the range: (−1, 1) for tanh, linear and leaky ReLU (Playground's labels),
+        (0, 1) for sigmoid, ReLU and softmax."""
+        low, high = self.range
+        return max(low, -1.0), min(high, 1.0)
+
+    @property
+    def threshold(self) -> float:
+        """The decision threshold of a single output neuron: halfway between its two targets (0 for ±1
+        targets, ½ for 0/1). An output above it says class 1 ("positive")."""
+        negative, positive = self.targets
+        return (negative + positive) / 2
 
 def _sigmoid(z: Array) -> Array:
     """σ(z) = 1 / (1 + e^(−z)), computed as ½(1 + tanh(z/2)), which never overflows."""
@@ -144,26 +181,43 @@ def _softmax_into(z: Array, out: Array) -> Array:
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in (
-        Activation("sigmoid", _sigmoid, _sigmoid_prime, _sigmoid_into),
-        Activation("tanh", np.tanh, _tanh_prime, _tanh_into),
-        Activation("relu", _relu, _relu_prime, _relu_into),
-        Activation("leaky_relu", _leaky_relu, _leaky_relu_prime, _leaky_relu_into),
-        Activation("linear", _linear, _linear_prime, _linear_into),
+        Activation("sigmoid", _sigmoid, _sigmoid_prime, _sigmoid_into, "Sigmoid", (0.0, 1.0),
+                   "σ(z) = 1 / (1 + e^(−z))", "σ′(z) = σ(z)(1 − σ(z))"),
+        Activation("tanh", np.tanh, _tanh_prime, _tanh_into, "Tanh", (-1.0, 1.0),
+                   "σ(z) = tanh z = (e^z − e^(−z)) / (e^z + e^(−z))", "σ′(z) = 1 − tanh² z"),
+        Activation("relu", _relu, _relu_prime, _relu_into, "ReLU", (0.0, INF),
+                   "σ(z) = max(0, z)", "σ′(z) = 1 if z > 0, else 0", "he"),
+        Activation("leaky_relu", _leaky_relu, _leaky_relu_prime, _leaky_relu_into, "Leaky ReLU", (-INF, INF),
+                   f"σ(z) = z if z > 0, else {LEAKY_SLOPE} z", f"σ′(z) = 1 if z > 0, else {LEAKY_SLOPE}", "he"),
+        Activation("linear", _linear, _linear_prime, _linear_into, "Linear", (-INF, INF),
+                   "σ(z) = z", "σ′(z) = 1"),
+        Activation("softmax", _softmax, None, _softmax_into, "Softmax", (0.0, 1.0),
+                   "aⱼ = e^(zⱼ) / Σₖ e^(zₖ)",
+                   "∂aⱼ/∂zₖ = aⱼ(1[j = k] − aₖ) — a Jacobian, only with the cross-entropy cost, where "
+                   "δᴸ = aᴸ − y"),
     )
 }
-OUTPUT_ACTIVATIONS: dict[str, Activation] = {
-    **ACTIVATIONS,
-    "softmax": Activation("softmax", _softmax, None, _softmax_into),
-}
 
-HIDDEN_NAMES = tuple(ACTIVATIONS)
-OUTPUT_NAMES = tuple(OUTPUT_ACTIVATIONS)
+
+def hidden_names() -> tuple[str, ...]:
+    """The activations a hidden layer may use (the elementwise ones), in table order."""
+    return tuple(name for name, a in ACTIVATIONS.items() if a.elementwise)
+
+
+def output_names() -> tuple[str, ...]:
+    """The activations an output layer may use: all of them."""
+    return tuple(ACTIVATIONS)
+
+
+HIDDEN_NAMES = hidden_names()  # as the table stands at import (argparse choices); the functions read it live
+OUTPUT_NAMES = output_names()
 
 
 def get(name: str, *, output: bool = False) -> Activation:
     """The activation called ``name``; a ValueError naming the valid ones otherwise."""
-    table = OUTPUT_ACTIVATIONS if output else ACTIVATIONS
-    if name not in table:
-        where = "output activation" if output else "activation"
-        raise ValueError(f"unknown {where} {name!r}; valid: {', '.join(table)}")
-    return table[name]
+    act = ACTIVATIONS.get(name) if isinstance(name, str) else None
+    if act is not None and (output or act.elementwise):
+        return act
+    where, valid = ("output activation", output_names()) if output else ("activation", hidden_names())
+    hint = " (an output activation only)" if act is not None else ""
+    raise ValueError(f"unknown {where} {name!r}{hint}; valid: {', '.join(valid)}")

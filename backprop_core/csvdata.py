@@ -113,12 +113,31 @@ def _header(fields: list[str], line: int, max_columns: int) -> list[str]:
     if len(fields) > max_columns:
         raise CSVError(f"too many columns: {len(fields)}, the limit is {max_columns}", line=line)
     names = [f.strip() or f"column_{i + 1}" for i, f in enumerate(fields)]
+    _check_not_numeric(names, line)
     seen: set[str] = set()
     for name in names:
         if name in seen:
             raise CSVError("duplicate column name in the header", line=line, column=name)
         seen.add(name)
     return names
+
+
+def _check_not_numeric(names: list[str], line: int) -> None:
+    """Refuse a header row holding numbers: a file without a header (its first data row would become the
+    column names) or with a line of counts first (scikit-learn's raw files: ``150,4,setosa,…``). Numbered
+    columns as pandas writes them (0, 1, 2, … in order) are names, and pass."""
+    numbers = [(i, n) for i, n in enumerate(names) if (v := _number(n)) is not None and math.isfinite(v)]
+    if not numbers:
+        return
+    values = [float(n) for _, n in numbers]
+    indexes = [i for i, _ in numbers]
+    start = values[0]
+    counting = start in (0.0, 1.0) and values == [start + k for k in range(len(values))]
+    if counting and indexes == list(range(indexes[0], indexes[0] + len(indexes))):
+        return
+    shown = ", ".join(n for _, n in numbers[:4]) + (", …" if len(numbers) > 4 else "")
+    raise CSVError(f"the header row holds numbers ({shown}) where column names belong: the first line must name "
+                   "the columns (is it a data row, or a line of counts like scikit-learn's raw files?)", line=line)
 
 
 def _number(text: str) -> float | None:

@@ -16,12 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from backprop_core.csvdata import CSVError, parse_csv
+
+if TYPE_CHECKING:
+    from .inputs import InputMap
 
 __all__ = ["DATASETS", "CSVError", "Dataset", "DatasetInfo", "load", "load_csv"]
 
@@ -40,7 +43,12 @@ BINARY = ("negative", "positive")
 class Dataset:
     """A train/test split. ``X_*`` are (n, d) float64; ``y_*`` are (n,) int64 class indices
     0..n_classes−1 for classification or float64 targets for regression. ``image_shape`` is (rows, cols)
-    when each row of ``X`` is a flattened image (row-major), e.g. (8, 8) for digits."""
+    when each row of ``X`` is a flattened image (row-major), e.g. (8, 8) for digits.
+
+    ``load`` and ``load_csv`` give the raw data: ``X`` as generated or uploaded. ``inputs.prepare`` gives
+    the network's view of it: ``X`` holds the network's inputs a⁰ (features, standardised), one column per
+    name in ``feature_names``; ``source`` is the raw dataset (same rows, same order) and ``input_map`` the
+    map from its rows to ``X`` (see ``inputs.py``)."""
 
     name: str
     task: Task
@@ -52,6 +60,8 @@ class Dataset:
     feature_names: tuple[str, ...]
     class_names: tuple[str, ...]
     image_shape: tuple[int, int] | None = None
+    source: Dataset | None = None
+    input_map: InputMap | None = None
 
     def __post_init__(self) -> None:
         for X, y, part in ((self.X_train, self.y_train, "train"), (self.X_test, self.y_test, "test")):
@@ -65,6 +75,11 @@ class Dataset:
             raise ValueError("class_names must have n_classes entries")
         if self.image_shape is not None and math.prod(self.image_shape) != self.input_dim:
             raise ValueError(f"image_shape {self.image_shape} does not hold {self.input_dim} features")
+        src = self.source
+        if (src is None) != (self.input_map is None):
+            raise ValueError("source and input_map come together (see inputs.prepare)")
+        if src is not None and (src.n_train, src.n_test) != (self.n_train, self.n_test):
+            raise ValueError("a prepared dataset has the rows of its source")
 
     @property
     def input_dim(self) -> int:
@@ -78,6 +93,32 @@ class Dataset:
     @property
     def n_test(self) -> int:
         return int(self.X_test.shape[0])
+
+    @property
+    def raw(self) -> Dataset:
+        """The data as loaded: ``source`` when this is a prepared view, else the dataset itself."""
+        return self.source if self.source is not None else self
+
+    @property
+    def standardized(self) -> bool:
+        return self.input_map is not None and self.input_map.standardized
+
+    @property
+    def mean(self) -> FloatArray:
+        """μ (input_dim,): subtracted from each network input (0 when not standardised)."""
+        return self.input_map.mean if self.input_map is not None else np.zeros(self.input_dim)
+
+    @property
+    def scale(self) -> FloatArray:
+        """s (input_dim,): each network input is divided by it after the mean is taken (1 when not
+        standardised)."""
+        return self.input_map.scale if self.input_map is not None else np.ones(self.input_dim)
+
+    def to_inputs(self, X_raw: FloatArray) -> FloatArray:
+        """The network's inputs (n, input_dim) for rows X_raw (n, raw.input_dim) in the raw data's
+        coordinates, e.g. points of the input plane."""
+        X = np.asarray(X_raw, dtype=np.float64)
+        return self.input_map(X) if self.input_map is not None else X
 
 
 @dataclass(frozen=True)

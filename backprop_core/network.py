@@ -5,34 +5,49 @@ For a batch of n examples, one row per example (the seed's matrix convention):
 
     zˡ = a^{l−1} Wˡ + bˡ        aˡ = σ(zˡ)                      a⁰ = X
 
-Shapes: X (n, n_0); Wˡ (n_{l−1}, n_l); bˡ (n_l,); zˡ, aˡ, δˡ (n, n_l).
+Shapes: X (n, n_0); Wˡ (n_{l−1}, n_l); bˡ (n_l,); zˡ, aˡ, δˡ (n, n_l). Wˡ[j, k] is the weight from neuron j
+of layer l−1 to neuron k of layer l.
 
 Python lists are 0-based, so ``weights[l - 1]`` is Wˡ, ``zs[l - 1]`` is zˡ, ``deltas[l - 1]`` is δˡ and
 ``activations[l]`` is aˡ (``activations[0]`` is the input X).
 
-Backpropagation (``MLP.backward``):
+Backpropagation (``MLP.backward``), every equation in this row convention (δˡ a row like zˡ):
 
     δᴸ = ∇ₐC ⊙ σ'(zᴸ)  = (aᴸ − y) ⊙ σ'(zᴸ) for the quadratic cost          (seed, eqs. 3–4)
-    δˡ = ((W^{l+1})ᵀ δ^{l+1}) ⊙ σ'(zˡ)                                       (seed, eq. 5)
-    ∂C/∂Wˡ = (1/n) Σₓ a^{l−1}(x)ᵀ δˡ(x)        ∂C/∂bˡ = (1/n) Σₓ δˡ(x)        (seed, eq. 1)
+    δˡ = (δ^{l+1} (W^{l+1})ᵀ) ⊙ σ'(zˡ)                                       (seed, eq. 5)
+    ∂C/∂Wˡ = (1/n) Σₓ a^{l−1}(x)ᵀ δˡ(x)  [+ λ sign(Wˡ) with L1, + λ Wˡ with L2]     (seed, eq. 1)
+    ∂C/∂bˡ = (1/n) Σₓ δˡ(x)                                                   (seed, eq. 1)
+    ∂Cₓ/∂Wˡ[j, k] = a_j^{l−1}(x) δ_k^l(x)                                     one edge, one example
 
-The seed prints σ'(zᴸ) in the hidden-layer formula; that is a typo — it is σ'(zˡ) of the layer itself.
+The seed writes column vectors, zˡ = wˡ a^{l−1} + bˡ with wˡ of shape (n_l, n_{l−1}) — its wˡ is our
+(Wˡ)ᵀ — so it prints δˡ = ((w^{l+1})ᵀ δ^{l+1}) ⊙ σ'(zˡ); the two forms are the same numbers. The seed also
+prints σ'(zᴸ) in the hidden-layer formula; that is a typo — it is σ'(zˡ) of the layer itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
 from . import activations as _acts
 from . import costs as _costs
+from .terms import Term, table
 
 Array = np.ndarray
-Regularization = Literal["l1", "l2"] | None
-INITS = ("auto", "xavier", "he", "uniform")
+Regularization = str | None  # a name in REGULARIZATIONS, or None
+DTYPES = ("float32", "float64")
+INITS = table(
+    Term("auto", "Auto", "each layer gets its activation's default init (Xavier or He)"),
+    Term("xavier", "Xavier (Glorot)", "Wˡ ~ U(±√(6 / (n_{l−1} + n_l))), bˡ = 0"),
+    Term("he", "He", "Wˡ ~ N(0, 2 / n_{l−1}), bˡ = 0"),
+    Term("uniform", "Uniform (Playground)", "Wˡ ~ U(−0.5, 0.5), bˡ = 0.1"),
+)
+REGULARIZATIONS = table(
+    Term("l1", "L1", "C + λ Σ |w|", "+ λ sign(Wˡ)"),
+    Term("l2", "L2", "C + λ ½ Σ w²", "+ λ Wˡ"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +83,9 @@ class MLP:
         activation: σ of the hidden layers — one name, or a list with one name per hidden layer.
         output_activation: σ of the output layer (``softmax`` only with ``cross_entropy``).
         cost: ``quadratic``, ``cross_entropy`` (softmax output) or ``binary_cross_entropy`` (sigmoid output).
-        init: ``auto`` (Xavier/Glorot for tanh, sigmoid and linear; He for ReLU), ``xavier``, ``he`` or
-            ``uniform`` (Playground's: weights uniform in [−0.5, 0.5], biases 0.1).
+        init: ``auto`` (each activation's ``default_init``: Xavier/Glorot for tanh, sigmoid and linear; He
+            for ReLU), ``xavier``, ``he`` or ``uniform`` (Playground's: weights uniform in [−0.5, 0.5],
+            biases 0.1); see ``INITS``.
         seed: makes the initial parameters deterministic.
         dtype: float32 (default, fast) or float64 (for gradient checks).
         regularization: None, ``l1`` or ``l2``; adds λ Σ|w| or λ ½ Σ w² over the weights (not the biases)
@@ -103,14 +119,15 @@ class MLP:
         self.cost_fn = _costs.get(cost)
         if init not in INITS:
             raise ValueError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
-        if regularization not in (None, "l1", "l2"):
-            raise ValueError(f"unknown regularization {regularization!r}; valid: none, l1, l2")
+        if regularization is not None and regularization not in REGULARIZATIONS:
+            valid = ", ".join(["none", *REGULARIZATIONS])
+            raise ValueError(f"unknown regularization {regularization!r}; valid: {valid}")
         if not np.isfinite(regularization_rate) or regularization_rate < 0:
             raise ValueError(f"regularization_rate must be a finite number ≥ 0, got {regularization_rate}")
         self.sizes = sizes
         self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        if self.dtype.name not in DTYPES:
+            raise ValueError(f"dtype must be {' or '.join(DTYPES)}, got {self.dtype}")
         self.regularization: Regularization = regularization
         self.regularization_rate = float(regularization_rate)
         self.init = init
@@ -119,7 +136,7 @@ class MLP:
         self.weights: list[Array] = []
         self.biases: list[Array] = []
         for n_in, n_out, act in zip(sizes[:-1], sizes[1:], self.layer_activations, strict=True):
-            w, b = _initial(rng, init, act.name, n_in, n_out)
+            w, b = _initial(rng, act.default_init if init == "auto" else init, n_in, n_out)
             self.weights.append(w.astype(self.dtype))
             self.biases.append(b.astype(self.dtype))
 
@@ -167,7 +184,7 @@ class MLP:
 
     def cost(self, trace: Trace, Y: Array) -> float:
         """C = (1/n) Σₓ Cₓ for the traced batch against targets Y (n, n_L), plus the regularisation term."""
-        c = self.cost_fn.fn(trace.output, np.asarray(Y, dtype=self.dtype))
+        c = self.cost_fn.fn(trace.zs[-1], trace.output, np.asarray(Y, dtype=self.dtype))
         return c + self.penalty()
 
     def penalty(self) -> float:
@@ -195,14 +212,15 @@ class MLP:
             gw[i] = (acts[i].T @ delta) * inv_n
             gb[i] = delta.sum(axis=0) * inv_n  # ∂C/∂bˡ = (1/n) Σₓ δˡ(x)
             if i > 0:
-                # δˡ = ((W^{l+1})ᵀ δ^{l+1}) ⊙ σ'(zˡ). The seed's column form (W^{l+1})ᵀ δ^{l+1} is, with one
-                # row per example and Wˡ⁺¹ of shape (n_l, n_{l+1}), the row form δ^{l+1} (W^{l+1})ᵀ.
+                # δˡ = (δ^{l+1} (W^{l+1})ᵀ) ⊙ σ'(zˡ), one row per example, W^{l+1} of shape (n_l, n_{l+1}).
+                # (The seed's column form ((w^{l+1})ᵀ δ^{l+1}) ⊙ σ'(zˡ), with its w = our Wᵀ, is the same.)
                 prime = self.hidden_activations[i - 1].prime
                 if prime is None:  # never: only the output layer may be softmax (get() refuses it)
                     raise ValueError("hidden activations must be elementwise")
                 delta = delta @ weights[i].T
                 delta *= prime(zs[i - 1], acts[i])
         if self.regularization is not None and self.regularization_rate > 0:
+            # the penalty's own gradient (REGULARIZATIONS): ∂C/∂Wˡ += λ sign(Wˡ) (L1) or λ Wˡ (L2)
             lam = self.regularization_rate
             for i, w in enumerate(weights):
                 gw[i] = gw[i] + lam * (np.sign(w) if self.regularization == "l1" else w)
@@ -217,10 +235,9 @@ class MLP:
         return other
 
 
-def _initial(rng: np.random.Generator, init: str, act: str, n_in: int, n_out: int) -> tuple[Array, Array]:
-    """Initial (Wˡ, bˡ) of shapes (n_in, n_out), (n_out,), always in float64 (cast by the caller)."""
-    if init == "auto":
-        init = "he" if act in ("relu", "leaky_relu") else "xavier"
+def _initial(rng: np.random.Generator, init: str, n_in: int, n_out: int) -> tuple[Array, Array]:
+    """Initial (Wˡ, bˡ) of shapes (n_in, n_out), (n_out,), always in float64 (cast by the caller); ``init``
+    is one of INITS other than auto."""
     if init == "uniform":  # Playground's
         return rng.uniform(-0.5, 0.5, (n_in, n_out)), np.full(n_out, 0.1)
     if init == "he":  # He et al. 2015: N(0, 2/fan_in)

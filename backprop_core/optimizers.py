@@ -11,9 +11,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .network import MLP, Gradients
+from .terms import Term, table
 
 Array = np.ndarray
-OPTIMIZERS = ("sgd", "momentum")
+OPTIMIZERS = table(
+    Term("sgd", "Gradient descent", "W ← W − η ∂C/∂W,  b ← b − η ∂C/∂b"),
+    Term("momentum", "Momentum", "v ← μ v − η ∂C/∂W,  W ← W + v  (μ = momentum)"),
+)
 
 
 @dataclass

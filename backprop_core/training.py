@@ -21,7 +21,8 @@ from .network import MLP, Gradients, Trace
 from .snapshot import EpochSnapshot
 
 Array = np.ndarray
-MAX_GRAD_SUBSET = 1024
+GRID_SIZE = 40  # G: the input-plane grid of a 2-D set is G × G points
+MAX_GRAD_SUBSET = 1024  # snapshots' ∂C/∂W averages over the training set, or this many fixed examples of it
 MAX_GRID_NEURONS = 32  # layers wider than this get no per-neuron grid (the page shows them as a matrix)
 MAX_WORKSPACE_BYTES = 64 * 2**20  # arrays a Trainer keeps between epochs for its evaluation passes
 
@@ -47,29 +48,22 @@ def encode_targets(dataset: Dataset, y: Array, net: MLP) -> Array:
 
     Regression: y itself. Binary classification on one output neuron: class 1 → +1 and class 0 → −1
     (Playground's labels; 0 for a sigmoid output). k classes on k output neurons: one-hot (−1 for the
-    other classes with a tanh output).
+    other classes with a tanh output). The two targets are the output activation's ``targets``.
     """
     n_out = net.sizes[-1]
-    out_name = net.output_activation.name
     if dataset.task == "regression":
         if n_out != 1:
             raise ValueError(f"regression needs 1 output neuron, the network has {n_out}")
         return y.reshape(-1, 1).astype(net.dtype)
-    low = _negative_target(out_name)
+    low, high = net.output_activation.targets
     if n_out == 1 and dataset.n_classes == 2:
-        return np.where(y == 1, 1.0, low).reshape(-1, 1).astype(net.dtype)
+        return np.where(y == 1, high, low).reshape(-1, 1).astype(net.dtype)
     if n_out == dataset.n_classes:
         Y = np.full((y.size, n_out), low, dtype=net.dtype)
-        Y[np.arange(y.size), y] = 1.0
+        Y[np.arange(y.size), y] = high
         return Y
     raise ValueError(f"{dataset.n_classes} classes need {dataset.n_classes} output neurons (or 1 for two "
                      f"classes), the network has {n_out}")
-
-
-def _negative_target(output_activation: str) -> float:
-    """The target value of "not this class": −1 where the output can go negative (tanh, linear, leaky ReLU),
-    0 for sigmoid, softmax and ReLU."""
-    return -1.0 if output_activation in ("tanh", "linear", "leaky_relu") else 0.0
 
 
 def output_layer_size(dataset: Dataset, output_activation: str) -> int:
@@ -117,7 +111,8 @@ class Trainer:
         probe_index: the training example whose zˡ, aˡ, δˡ every snapshot records.
         snapshots: True: each epoch's snapshot carries the per-layer norms and (unless a step is asked for
             ``tensors=False``) every tensor; False: scalars only, for speed.
-        grid_size: G, the side of the input-plane grid for 2-D data (0 = none).
+        grid_size: G, the side of the input-plane grid for 2-D data (0 = none); its points are in the raw
+            data's coordinates and reach the network through the dataset's input map (``to_inputs``).
     """
 
     def __init__(
@@ -134,7 +129,7 @@ class Trainer:
         target_cost: float | None = None,
         probe_index: int = 0,
         snapshots: bool = True,
-        grid_size: int = 40,
+        grid_size: int = GRID_SIZE,
     ) -> None:
         if dataset.input_dim != net.sizes[0]:
             raise ValueError(f"the data has {dataset.input_dim} inputs, the network {net.sizes[0]}")
@@ -160,10 +155,11 @@ class Trainer:
             self._sub = np.sort(np.random.default_rng([seed, 2]).choice(n, MAX_GRAD_SUBSET, replace=False))
         self._sub_Y = self.Y if self._sub is None else self.Y[self._sub]
         self.set_probe(probe_index)
-        two_d = grid_size > 0 and dataset.input_dim == 2
-        self._grid = _grid_points(dataset, grid_size, np.dtype(np.float32)) if two_d else None
+        raw = dataset.raw  # the grid lies in the raw data's plane; the network sees its points' inputs
+        two_d = grid_size > 0 and raw.input_dim == 2
+        self._grid = dataset.to_inputs(_grid_points(raw, grid_size)).astype(np.float32) if two_d else None
         self.grid_size = grid_size if self._grid is not None else 0
-        self.grid_extent = _extent(dataset) if self._grid is not None else None
+        self.grid_extent = _extent(raw) if self._grid is not None else None
         self.epoch = 0
         self._order: tuple[Array, Array] | None = None  # this epoch's shuffled (X, Y)
         self._batch = 0  # batches done in the current epoch
@@ -336,7 +332,7 @@ class Trainer:
             return None
         if out.shape[1] == 1:
             # halfway between the two targets: 0 for ±1 targets, ½ for 0/1 targets (sigmoid, ReLU)
-            threshold = (1.0 + _negative_target(self.net.output_activation.name)) / 2
+            threshold = self.net.output_activation.threshold
             hit = (out[:, 0] > threshold) == (Y[:, 0] > threshold)
         else:
             hit = out.argmax(axis=1) == Y.argmax(axis=1)
@@ -454,7 +450,8 @@ def _frozen_all(arrays: list[Array]) -> tuple[Array, ...]:
 
 
 def _extent(dataset: Dataset) -> tuple[float, float, float, float]:
-    """(x1_min, x1_max, x2_min, x2_max) of the grid: Playground's [−6, 6]² or the data's bounds + 10 %."""
+    """(x1_min, x1_max, x2_min, x2_max) of the grid over raw 2-D data: Playground's [−6, 6]² or the data's
+    bounds + 10 %."""
     X = np.concatenate([dataset.X_train, dataset.X_test])
     lo, hi = X.min(axis=0), X.max(axis=0)
     if lo.min() >= -6.5 and hi.max() <= 6.5:
@@ -463,10 +460,11 @@ def _extent(dataset: Dataset) -> tuple[float, float, float, float]:
     return (float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1]))
 
 
-def _grid_points(dataset: Dataset, G: int, dtype: np.dtype) -> Array:
-    """G×G cell centres over the extent, row-major with x₂ descending by row (top row = largest x₂)."""
+def _grid_points(dataset: Dataset, G: int) -> Array:
+    """G×G cell centres (G², 2) over the extent of raw 2-D data, row-major with x₂ descending by row (top
+    row = largest x₂)."""
     x0, x1, y0, y1 = _extent(dataset)
     xs = x0 + (np.arange(G) + 0.5) * (x1 - x0) / G
     ys = y1 - (np.arange(G) + 0.5) * (y1 - y0) / G
     gx, gy = np.meshgrid(xs, ys)
-    return np.stack([gx.ravel(), gy.ravel()], axis=1).astype(dtype)
+    return np.stack([gx.ravel(), gy.ravel()], axis=1)

@@ -23,7 +23,7 @@ from ..schemas import (
     StoredEpochs,
     errors,
 )
-from ..services.reader import data_out, history_csv, nearest, points_text, snapshot_json
+from ..services.reader import data_out, history_csv, inputs_out, nearest, points_text, snapshot_json
 from ..worker import frames
 from .deps import Read, ReaderDep, RunsDep, Write
 
@@ -138,7 +138,8 @@ async def export_run(run_id: str, reader: ReaderDep) -> Any:
     body = {"id": out["id"], "name": out["name"], "config": out["config"], "layer_sizes": out["layer_sizes"],
             "activations": out["activations"], "epoch": header["epoch"], "state": out["state"],
             "weights": [tensors[f"W{l}"].tolist() for l in range(1, n + 1)],
-            "biases": [tensors[f"b{l}"].tolist() for l in range(1, n + 1)]}
+            "biases": [tensors[f"b{l}"].tolist() for l in range(1, n + 1)],
+            **inputs_out(await reader.dataset(run_id))}
     return body
 
 

@@ -1,4 +1,5 @@
-"""Datasets for runs: the core's built-in sets and uploaded CSV files (stored under generated names)."""
+"""Datasets for runs: the core's built-in sets and uploaded CSV files (stored under generated names), as the
+network sees them: the config's features, standardised unless it says ``standardize: false``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
-from backprop_core import datasets
+from backprop_core import datasets, prepare
 from backprop_core.datasets import Dataset
 
 from ..config import Settings
@@ -42,13 +43,19 @@ class DataService:
         return out
 
     def load(self, cfg: RunConfig) -> Dataset:
-        """The dataset a run config names, deterministic from its seed (cached: a few recent ones)."""
-        key = (cfg.dataset, cfg.n_samples, cfg.noise, cfg.train_fraction, cfg.seed)
+        """The dataset a run config names, deterministic from its seed, prepared as the config says
+        (features, standardisation; ``Dataset.raw`` keeps the data itself). Cached: a few recent ones."""
+        key = (cfg.dataset, cfg.n_samples, cfg.noise, cfg.train_fraction, cfg.seed, tuple(cfg.features),
+               cfg.standardize)
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        ds = self._load(cfg)
+        raw = self._load(cfg)
+        try:
+            ds = prepare(raw, cfg.features, standardize=cfg.standardize)
+        except ValueError as e:  # features on data that is not 2-D, values too large to standardise
+            raise DataError(str(e), 422, "features") from e
         with self._lock:
             self._cache[key] = ds
             while len(self._cache) > 8:

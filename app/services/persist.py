@@ -23,14 +23,18 @@ class Persister:
         self.failing: str | None = None
         self._held: list[Pending] = []  # a batch that failed, written again first
         self._lock = asyncio.Lock()
+        self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="storage-writer")
 
     async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.interval)
+            except TimeoutError:
+                pass
             await self.flush()
 
     async def flush(self) -> bool:
@@ -41,6 +45,9 @@ class Persister:
                 return True
             try:
                 await asyncio.to_thread(self.storage.write, batch)
+            except asyncio.CancelledError:  # the write may still finish in its thread: writing it again is harmless
+                self._held = batch
+                raise
             except Exception as e:  # keep the batch: the next flush writes it again
                 self._held = batch
                 if self.failing is None:
@@ -54,11 +61,8 @@ class Persister:
             return True
 
     async def close(self) -> None:
-        """Stop the loop and write what is left (one last try)."""
+        """Stop the loop (after the write it may be doing) and write what is left (one last try)."""
+        self._stop.set()
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await self._task
         await self.flush()

@@ -151,13 +151,22 @@ class RunReader:
 
 
 def data_out(ds: Dataset) -> dict[str, Any]:
-    """A dataset's points as ``DataOut`` (train order = the probe index)."""
+    """A dataset's points as ``DataOut`` (train order = the probe index): the raw data, and how the
+    network's inputs are made from it."""
+    raw = ds.raw
     return {
         "name": ds.name, "task": ds.task, "n_classes": ds.n_classes, "feature_names": list(ds.feature_names),
         "class_names": list(ds.class_names), "image_shape": list(ds.image_shape) if ds.image_shape else None,
-        "train": {"X": ds.X_train.tolist(), "y": ds.y_train.tolist()},
-        "test": {"X": ds.X_test.tolist(), "y": ds.y_test.tolist()},
+        "train": {"X": raw.X_train.tolist(), "y": ds.y_train.tolist()},
+        "test": {"X": raw.X_test.tolist(), "y": ds.y_test.tolist()},
+        "column_names": list(raw.feature_names), **inputs_out(ds),
     }
+
+
+def inputs_out(ds: Dataset) -> dict[str, Any]:
+    """How a raw example becomes the network's inputs: a⁰ = (φ(x) − mean) / scale."""
+    return {"feature_names": list(ds.feature_names), "standardized": ds.standardized,
+            "mean": ds.mean.tolist(), "scale": ds.scale.tolist()}
 
 
 def snapshot_json(frame: bytes) -> dict[str, Any]:

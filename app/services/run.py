@@ -10,6 +10,7 @@ watcher has room for it.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -124,7 +125,11 @@ class Run:
         self.steps_left += 1
 
     async def configure(self, changes: dict[str, Any]) -> None:
-        """Learning rate, speed, probe or one parameter, carried out by the worker (RunError if it refuses)."""
+        """Learning rate, speed, probe or one parameter, carried out by the worker (RunError if it refuses).
+        Once asked, the change completes even if the asker goes away (a client that closes at once)."""
+        await asyncio.shield(asyncio.ensure_future(self._configure(changes)))
+
+    async def _configure(self, changes: dict[str, Any]) -> None:
         if self.hosted and changes:
             assert self.link is not None
             try:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from backprop_core import costs
+from backprop_core import costs, vocabulary
 from backprop_core.datasets import Dataset
 
 from ..config import Settings
@@ -42,13 +42,9 @@ class NotFound(LookupError):
 
 
 def resolve(cfg: RunConfig, dataset: Dataset) -> RunConfig:
-    """Fill the automatic output activation and cost from the data."""
-    out = cfg.output_activation
-    if out is None:
-        out = "linear" if dataset.task == "regression" else "tanh" if dataset.n_classes == 2 else "softmax"
-    cost: str | None = cfg.cost
-    if cost is None:
-        cost = {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy"}.get(out, "quadratic")
+    """Fill the automatic output activation and cost from the data (the core's rules)."""
+    out = cfg.output_activation or vocabulary.auto_output_activation(dataset.task, dataset.n_classes)
+    cost = cfg.cost or costs.default_for(out)
     return cfg.model_copy(update={"output_activation": out, "cost": cost})
 
 

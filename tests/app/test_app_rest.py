@@ -251,7 +251,9 @@ def test_patch_probe_index(client: TestClient) -> None:
         return (header, tensors) if header["probe_index"] == 7 else None
 
     header, tensors = wait_for(probe_frame, what="a snapshot of probe 7")
-    np.testing.assert_allclose(tensors["a0"], np.asarray(data["train"]["X"][7], np.float32), rtol=1e-6)
+    # a⁰ is the probe's raw point, standardised with the published mean and scale
+    x = (np.asarray(data["train"]["X"][7]) - data["mean"]) / np.asarray(data["scale"])
+    np.testing.assert_allclose(tensors["a0"], x.astype(np.float32), rtol=1e-6)
     r = client.patch(f"/api/runs/{rid}", json={"probe_index": len(data["train"]["X"])})
     assert r.status_code == 422 and "probe_index" in r.text
 
@@ -368,7 +370,13 @@ def test_export_and_data(client: TestClient) -> None:
     assert d["name"] == "circle" and d["task"] == "classification" and d["n_classes"] == 2
     assert len(d["train"]["X"]) == len(d["train"]["y"]) == 250 and len(d["test"]["X"]) == 250
     assert all(len(x) == 2 for x in d["train"]["X"])
-    np.testing.assert_allclose(np.asarray(d["train"]["X"][0], np.float32), t["a0"])
+    # X is the raw data; the network's input a⁰ is it standardised with the published mean and scale, which
+    # the export carries too
+    assert d["standardized"] is True and d["column_names"] == d["feature_names"] == ["x1", "x2"]
+    x0 = (np.asarray(d["train"]["X"][0]) - d["mean"]) / np.asarray(d["scale"])
+    np.testing.assert_allclose(x0.astype(np.float32), t["a0"])
+    assert (e["feature_names"], e["standardized"], e["mean"], e["scale"]) == (
+        d["feature_names"], True, d["mean"], d["scale"])
     # a paused run with no trained epoch still exports its initial weights
     rid2 = create(client, start=False)["id"]
     e2 = wait_for(lambda: (r2 := client.get(f"/api/runs/{rid2}/export")).status_code == 200 and r2.json())

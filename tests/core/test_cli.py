@@ -50,10 +50,11 @@ def test_train_prints_a_summary_and_progress_lines(capsys: pytest.CaptureFixture
 def test_summary_matches_the_core(capsys: pytest.CaptureFixture[str]) -> None:
     """The CLI trains exactly what the core trains with the same options."""
     from backprop_core import MLP, Trainer, datasets
+    from backprop_core.inputs import prepare
     code, out, _ = run(capsys, "train", "--samples", "200", "--epochs", "7", "--layers", "3", "--lr", "0.1",
                        "--batch-size", "5", "--seed", "4", "--noise", "0.1", "--dtype", "float64", "--no-progress")
     assert code == 0
-    ds = datasets.load("circle", n_samples=200, noise=0.1, seed=4)
+    ds = prepare(datasets.load("circle", n_samples=200, noise=0.1, seed=4))  # standardised, as the server does
     net = MLP([2, 3, 1], "tanh", "tanh", "quadratic", seed=4, dtype=np.float64)
     last = list(Trainer(net, ds, learning_rate=0.1, batch_size=5, seed=4, max_epochs=7, snapshots=False).run())[-1]
     fields = summary_fields(out)
@@ -159,14 +160,15 @@ def test_csv_training(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
 
 def test_divergence_exits_1_and_says_why(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "train", "--samples", "100", "--layers", "8,8", "--activation", "relu",
-                         "--output-activation", "linear", "--lr", "100", "--epochs", "50")
+                         "--output-activation", "linear", "--lr", "100", "--epochs", "50", "--no-standardize")
     assert code == 1
     state = summary_fields(out)["state"]
     assert state.startswith("diverged: ") and "learning rate 100 is too high for this network" in state
     assert "nan" not in err.lower() and "inf" not in err.lower()
     # in float64 it takes a few epochs: the summary shows the last finite epoch, and says so
     code, out, _ = run(capsys, "train", "--samples", "100", "--layers", "8,8", "--activation", "relu",
-                       "--output-activation", "linear", "--lr", "100", "--epochs", "50", "--dtype", "float64")
+                       "--output-activation", "linear", "--lr", "100", "--epochs", "50", "--no-standardize",
+                       "--dtype", "float64")
     fields = summary_fields(out)
     assert code == 1 and re.fullmatch(r"(\d+) \(the numbers below are from epoch \d+\)", fields["epochs"])
     assert re.fullmatch(r"\d\.\d{3}e\+\d+", fields["train cost"])
@@ -302,3 +304,16 @@ def test_subprocess_errors_have_no_traceback() -> None:
         assert "error:" in proc.stderr and "Traceback" not in proc.stderr and proc.stdout == ""
     proc = python_m("train", "--help")
     assert proc.returncode == 0 and "--label-column" in proc.stdout
+
+
+def test_features_and_standardisation_as_the_server(capsys: pytest.CaptureFixture[str]) -> None:
+    """--features picks Playground's inputs (the network's first layer follows); --no-standardize feeds the raw
+    data; an unknown feature is a one-line error, exit 2."""
+    code, out, _ = run(capsys, "train", "--dataset", "spiral", "--features", "x1,x2,x1^2,sin(x1)", "--epochs", "2",
+                       "--no-progress")
+    assert code == 0 and "4-4-2-1" in out
+    raw = run(capsys, "train", "--epochs", "3", "--seed", "1", "--no-progress", "--no-standardize")[1]
+    std = run(capsys, "train", "--epochs", "3", "--seed", "1", "--no-progress")[1]
+    assert summary_fields(raw)["train cost"] != summary_fields(std)["train cost"]
+    code, _, err = run(capsys, "train", "--features", "x1,cos(x1)", "--no-progress")
+    assert code == 2 and "cos(x1)" in err and "Traceback" not in err

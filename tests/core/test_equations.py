@@ -195,8 +195,8 @@ def test_the_seeds_misprint_would_give_a_different_delta() -> None:
     for s in (1, -1):
         z = trace.zs[0][:1].copy()
         z[0, 0] += s * eps
-        a2 = net.output_activation.fn(np.tanh(z) @ net.weights[1] + net.biases[1])
-        costs.append(net.cost_fn.fn(a2, Y[:1]))
+        z2 = np.tanh(z) @ net.weights[1] + net.biases[1]
+        costs.append(net.cost_fn.fn(z2, net.output_activation.fn(z2), Y[:1]))
     numeric = (costs[0] - costs[1]) / (2 * eps)
     assert numeric == pytest.approx(right[0, 0], rel=1e-7)
     assert numeric != pytest.approx(wrong[0, 0], rel=1e-3)

@@ -245,7 +245,8 @@ def test_probe_by_clicking_a_point_then_replay(page, server):
     run = p.evaluate("window.__bpv.run()")
     header, t = server.snapshot(run["id"], run["epoch"])
     assert header["probe_index"] == k
-    x = server.get(f"/api/runs/{run['id']}/data")["train"]["X"][k]
+    data = server.get(f"/api/runs/{run['id']}/data")
+    x = (np.asarray(data["train"]["X"][k]) - data["mean"]) / np.asarray(data["scale"])  # a⁰: the standardised point
     np.testing.assert_allclose(t["a0"], x, rtol=1e-6)
     # the inspector follows the probe
     d = p.evaluate("window.__bpv.network()")

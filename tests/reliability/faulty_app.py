@@ -2,7 +2,7 @@
 
 No valid input makes the core raise during training (bad CSV rows are refused at upload, bad configs at
 creation), so the reliability tests simulate "a corrupt row that slipped past validation": a dataset
-holding the value ``POISON`` in its training features makes ``Trainer.step_epoch`` raise at epoch
+holding the value ``POISON`` in its raw training features makes ``Trainer.step_epoch`` raise at epoch
 ``FAIL_AT_EPOCH``. Training happens in worker processes, so the fault must be there: a server started
 with ``tests/reliability/faulty`` and this directory on PYTHONPATH runs ``install()`` in every process it
 starts (``faulty/sitecustomize.py``). Everything else is the real server.
@@ -25,7 +25,7 @@ def install() -> None:
     original = training.Trainer.step_epoch
 
     def step_epoch(self: training.Trainer, tensors: bool | None = None) -> Any:
-        if self.epoch + 1 >= FAIL_AT_EPOCH and bool(np.any(self.dataset.X_train == POISON)):
+        if self.epoch + 1 >= FAIL_AT_EPOCH and bool(np.any(self.dataset.raw.X_train == POISON)):
             raise ValueError(MESSAGE)
         return original(self, tensors)
 
