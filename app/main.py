@@ -24,7 +24,7 @@ from . import __version__
 from .api import api_router
 from .config import Settings
 from .middleware import BodyLimit, SecurityHeaders
-from .paths import STATIC_DIR, SWAGGER_DIR
+from .paths import STATIC_DIR
 from .services.data import DataError, DataService
 from .services.lifecycle import IllegalTransition
 from .services.runs import LimitExceeded, NotFound, RunManager
@@ -67,7 +67,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_headers=["*"])
     _errors(app)
     app.include_router(api_router)
-    app.mount("/static/vendor/swagger", StaticFiles(directory=SWAGGER_DIR), name="swagger")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
