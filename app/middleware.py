@@ -28,7 +28,9 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *HEADERS]
+                own = message.get("headers", [])
+                named = {name.lower() for name, _ in own}  # a response with a policy of its own keeps it
+                message["headers"] = [*own, *(h for h in HEADERS if h[0] not in named)]
             await send(message)
 
         await self.app(scope, receive, with_headers)
