@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Watch a neural network learn by backpropagation: runs over REST, "
                               "every epoch's tensors over WS /ws/runs/{id} (see docs/protocol.md).")
     app.state.settings = settings
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + 2**16)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
