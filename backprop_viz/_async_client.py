@@ -133,17 +133,17 @@ class AsyncRun(RunBase):
         return (await self.client.request("GET", f"/api/runs/{self.id}/report.html")).text
 
     @overload
-    def watch(self, *, snapshots: Literal[False] = ..., since: int = ..., retries: int = ...,
+    def watch(self, *, snapshots: Literal[False] = ..., since: int | None = ..., retries: int = ...,
               tail: float = ...) -> AsyncIterator[EpochPoint]: ...
 
     @overload
-    def watch(self, *, snapshots: Literal[True], since: int = ..., retries: int = ...,
+    def watch(self, *, snapshots: Literal[True], since: int | None = ..., retries: int = ...,
               tail: float = ...) -> AsyncIterator[EpochPoint | Snapshot]: ...
 
-    def watch(self, *, snapshots: bool = False, since: int = 0, retries: int = 10,
+    def watch(self, *, snapshots: bool = False, since: int | None = None, retries: int = 10,
               tail: float = 1.0) -> AsyncIterator[EpochPoint] | AsyncIterator[EpochPoint | Snapshot]:
         """``async for point in run.watch(): …``: the same items, endings and reconnections as ``Run.watch``."""
-        return self._watch(Follower(self, snapshots, since), retries, tail)
+        return self._watch(Follower(self, snapshots, -1 if since is None else since), retries, tail)
 
     async def _watch(self, follow: Follower, retries: int, tail: float) -> AsyncIterator[Any]:
         failures, error = 0, ""

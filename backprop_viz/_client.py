@@ -156,21 +156,22 @@ class Run(RunBase):
         return self.client.request("GET", f"/api/runs/{self.id}/report.html").text
 
     @overload
-    def watch(self, *, snapshots: Literal[False] = ..., since: int = ..., retries: int = ...,
+    def watch(self, *, snapshots: Literal[False] = ..., since: int | None = ..., retries: int = ...,
               tail: float = ...) -> Iterator[EpochPoint]: ...
 
     @overload
-    def watch(self, *, snapshots: Literal[True], since: int = ..., retries: int = ...,
+    def watch(self, *, snapshots: Literal[True], since: int | None = ..., retries: int = ...,
               tail: float = ...) -> Iterator[EpochPoint | Snapshot]: ...
 
-    def watch(self, *, snapshots: bool = False, since: int = 0, retries: int = 10,
+    def watch(self, *, snapshots: bool = False, since: int | None = None, retries: int = 10,
               tail: float = 1.0) -> Iterator[EpochPoint] | Iterator[EpochPoint | Snapshot]:
-        """Follow the run: every epoch's point after ``since``, once and in order (the history first), and with
+        """Follow the run: every epoch's point (from epoch 0, the initial network, or after ``since``), once and in
+        order (the history first), and with
         ``snapshots=True`` the snapshots too (the newest ones: a client that falls behind skips some). Ends
         when the run finishes; a run that was stopped may still publish the epoch that was in flight, so the
         stream is read on until it has been quiet for ``tail`` seconds. A dropped connection is reopened (up to
         ``retries`` times in a row) and what was already yielded is skipped. ``info`` follows the stream."""
-        return self._watch(Follower(self, snapshots, since), retries, tail)
+        return self._watch(Follower(self, snapshots, -1 if since is None else since), retries, tail)
 
     def _watch(self, follow: Follower, retries: int, tail: float) -> Iterator[Any]:
         failures, error = 0, ""

@@ -1,0 +1,34 @@
+"""Fixtures of the client tests: a REAL uvicorn per module (tests/app/helpers.py ``LiveServer``) and a
+``Client`` on it; every run a test left live is stopped afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from backprop_viz import Client
+from tests.app.helpers import LiveServer
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = str(Path(__import__("sys").executable).with_name("backprop-viz"))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    d = tmp_path_factory.mktemp("client")
+    srv = LiveServer(d / "data", d / "uvicorn.log").start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def client(server: LiveServer) -> Iterator[Client]:
+    with Client(server.url) as c:
+        yield c
+        for run in c.runs(limit=200):
+            if not run.finished:
+                run.stop()
