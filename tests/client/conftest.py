@@ -1,15 +1,17 @@
-"""Fixtures of the client tests: a REAL uvicorn per module (tests/app/helpers.py ``LiveServer``) and a
-``Client`` on it; every run a test left live is stopped afterwards."""
+"""Fixtures of the client tests: a REAL uvicorn per module (tests/app/helpers.py ``LiveServer``), a ``Client`` on
+it (every run a test left live is stopped afterwards), and headless Chromium (the Debian package)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from backprop_viz import Client
 from tests.app.helpers import LiveServer
+from tests.e2e.e2e_helpers import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = str(Path(__import__("sys").executable).with_name("backprop-viz"))
@@ -32,3 +34,14 @@ def client(server: LiveServer) -> Iterator[Client]:
         for run in c.runs(limit=200):
             if not run.finished:
                 run.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Module-scoped, as in tests/e2e: Playwright's sync API holds an asyncio loop while it is open."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
