@@ -14,8 +14,9 @@ from .deps import DataDep, Read, RunsDep, StorageDep
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 
 
-@router.get("/{run_id}/report.html", response_class=HTMLResponse, dependencies=Read,
-            responses={200: {"content": {"text/html": {}}}, **errors(401, 404)},
+# no response_class: errors are documented (and sent) as JSON, the 200 as text/html
+@router.get("/{run_id}/report.html", dependencies=Read, response_model=None,
+            responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}, **errors(401, 404, 422)},
             summary="The run's report: Plotly figures, config and equations in one self-contained HTML file")
 async def get_report(run_id: str, runs: RunsDep, storage: StorageDep, data: DataDep,
                      download: bool = False) -> HTMLResponse:
