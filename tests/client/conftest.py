@@ -3,6 +3,7 @@ it (every run a test left live is stopped afterwards), and headless Chromium (th
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from tests.app.helpers import LiveServer
 from tests.e2e.e2e_helpers import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = str(Path(__import__("sys").executable).with_name("backprop-viz"))
+CLI = str(Path(sys.executable).with_name("backprop-viz"))  # the console script of this environment
 
 
 @pytest.fixture(scope="module")
