@@ -3,6 +3,7 @@
     backprop-viz train --dataset circle --layers 4,2 --epochs 300
     backprop-viz train --csv data.csv --label-column species --layers 16 --epochs 100
     backprop-viz serve --host 127.0.0.1 --port 8000 --data-dir data
+    backprop-viz runs list --server http://127.0.0.1:8000     (runs start|show|watch|…, report: app/cli_remote.py)
 
 ``train`` writes its progress bar to stderr and a summary to stdout. Exit codes: 0 when training ended
 (epoch limit or target cost), 1 when it diverged, 2 for bad options or combinations the core refuses (the
@@ -17,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Protocol, TextIO
 
 import numpy as np
 
@@ -29,6 +30,8 @@ from backprop_core.inputs import DEFAULT_FEATURES, FEATURES, prepare
 from backprop_core.network import INITS
 from backprop_core.optimizers import OPTIMIZERS
 from backprop_core.vocabulary import auto_output_activation
+
+from . import __version__
 
 PROG = "backprop-viz"
 BAR_WIDTH = 24
@@ -101,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Watch a neural network learn by backpropagation: train headless, or serve the page.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,serve}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,serve,runs,report}")
 
     train = sub.add_parser(
         "train",
@@ -179,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=None, help="TCP port (default: BPV_PORT or 8000)")
     serve.add_argument("--data-dir", default=None,
                        help="directory for the SQLite database and uploads (default: BPV_DATA_DIR or ./data)")
+    from . import cli_remote  # the remote commands build on this module's option types and progress bar
+
+    cli_remote.add_commands(sub, _HelpFormatter)
     return parser
 
 
@@ -231,6 +238,19 @@ def build(args: argparse.Namespace) -> Setup:
     return Setup(dataset, net, trainer)
 
 
+class Epoch(Protocol):
+    """What the progress bar shows of an epoch: a core ``EpochSnapshot`` or a point from a server."""
+
+    @property
+    def epoch(self) -> int: ...
+    @property
+    def train_cost(self) -> float | None: ...
+    @property
+    def accuracy(self) -> float | None: ...
+    @property
+    def train_accuracy(self) -> float | None: ...
+
+
 class Progress:
     """`epoch 120/300 [=========>      ] cost 0.0412 acc 0.968` on a stream.
 
@@ -245,9 +265,9 @@ class Progress:
         self._last_tenth = 0
         self._last_line_epoch = -1
         self._width = 0
-        self._pending: EpochSnapshot | None = None
+        self._pending: Epoch | None = None
 
-    def line(self, snap: EpochSnapshot) -> str:
+    def line(self, snap: Epoch) -> str:
         done = min(snap.epoch / self.total, 1.0) if self.total else 1.0
         filled = int(done * BAR_WIDTH)
         bar = "=" * filled + (">" if filled < BAR_WIDTH else "") + " " * (BAR_WIDTH - filled - 1)
@@ -255,7 +275,7 @@ class Progress:
         acc = snap.accuracy if snap.accuracy is not None else snap.train_accuracy
         return text + (f" acc {acc:.3f}" if acc is not None else "")
 
-    def update(self, snap: EpochSnapshot) -> None:
+    def update(self, snap: Epoch) -> None:
         if not self.enabled:
             return
         if self.tty:
@@ -271,19 +291,19 @@ class Progress:
             self._last_tenth = tenth
             self._write_line(snap)
 
-    def _write_line(self, snap: EpochSnapshot) -> None:
+    def _write_line(self, snap: Epoch) -> None:
         self.stream.write(self.line(snap) + "\n")
         self.stream.flush()
         self._last_line_epoch = snap.epoch
 
-    def _draw(self, snap: EpochSnapshot) -> None:
+    def _draw(self, snap: Epoch) -> None:
         text = self.line(snap)
         self.stream.write("\r" + text.ljust(self._width))
         self.stream.flush()
         self._width = len(text)
         self._pending = None
 
-    def close(self, last: EpochSnapshot | None) -> None:
+    def close(self, last: Epoch | None) -> None:
         """Show the last epoch (if not shown yet) and end the line."""
         if not self.enabled:
             return
@@ -379,6 +399,10 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
     if args.command == "serve":
         return serve(args)
+    if args.command in ("runs", "report"):
+        from . import cli_remote
+
+        return cli_remote.main(args)
     return train(args, args.subparser)
 
 

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     token_for_reads: bool = False  # with a token: reads need it too
     allowed_origins: list[str] = []  # WebSocket Origins besides the server's own
     cors_origins: list[str] = []  # CORS is off unless listed
+    frame_ancestors: list[str] = []  # origins that may embed the page in a frame (a notebook's); none by default
 
     @property
     def db_path(self) -> Path:

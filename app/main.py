@@ -22,7 +22,7 @@ from . import __version__
 from .api import api_router
 from .config import Settings
 from .middleware import BodyLimit, SecurityHeaders
-from .paths import STATIC_DIR, SWAGGER_DIR
+from .paths import STATIC_DIR
 from .services.data import DataError, DataService
 from .services.lifecycle import IllegalTransition
 from .services.reader import RunReader
@@ -61,14 +61,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Watch a neural network learn by backpropagation: runs over REST, "
                               "every epoch's tensors over WS /ws/runs/{id} (see docs/protocol.md).")
     app.state.settings = settings
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + 2**16)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["*"])
     _errors(app)
     app.include_router(api_router)
-    app.mount("/static/vendor/swagger", StaticFiles(directory=SWAGGER_DIR), name="swagger")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

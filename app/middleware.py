@@ -16,10 +16,18 @@ HEADERS = [
 
 
 class SecurityHeaders:
-    """A Content-Security-Policy that allows only our own origin (Plotly needs inline style attributes)."""
+    """A Content-Security-Policy that allows only our own origin (Plotly needs inline style attributes).
 
-    def __init__(self, app: ASGIApp) -> None:
+    ``frame_ancestors``: origins allowed to show our pages in a frame (a notebook's, for ``Run.show()``); with
+    none, no one may (X-Frame-Options DENY as well)."""
+
+    def __init__(self, app: ASGIApp, frame_ancestors: list[str] | None = None) -> None:
         self.app = app
+        self.headers = HEADERS
+        if frame_ancestors:
+            csp = CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self' " + " ".join(frame_ancestors))
+            self.headers = [(b"content-security-policy", csp.encode()),
+                            *(h for h in HEADERS if h[0] not in (b"content-security-policy", b"x-frame-options"))]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -28,7 +36,9 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *HEADERS]
+                own = message.get("headers", [])
+                named = {name.lower() for name, _ in own}  # a response with a policy of its own keeps it
+                message["headers"] = [*own, *(h for h in self.headers if h[0] not in named)]
             await send(message)
 
         await self.app(scope, receive, with_headers)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import plotly
-import swagger_ui_bundle
 
 _HERE = Path(__file__).resolve().parent
 
@@ -22,4 +21,3 @@ def _find(name: str) -> Path:
 STATIC_DIR = _find("static")
 TEMPLATES_DIR = _find("templates")
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
-SWAGGER_DIR = Path(str(swagger_ui_bundle.swagger_ui_path))

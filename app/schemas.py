@@ -104,6 +104,10 @@ class RunConfig(BaseModel):
 class RunCreate(RunConfig):
     """``POST /api/runs``: a config plus a name; ``start: false`` creates the run paused."""
 
+    # the body /docs offers for "Try it out" (its own guess from the types would be refused: batch 10 of 5 examples)
+    model_config = ConfigDict(**_STRICT, json_schema_extra={"examples": [
+        {"name": "spiral", "dataset": "spiral", "hidden_layers": [8, 8], "learning_rate": 0.1, "epochs": 500}]})
+
     name: str = Field("", max_length=200)
     start: bool = True
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from ..paths import PLOTLY_JS, TEMPLATES_DIR
@@ -11,13 +11,16 @@ from ..paths import PLOTLY_JS, TEMPLATES_DIR
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 
+# Swagger UI 5 (static/vendor/swagger, the npm package swagger-ui-dist: it reads FastAPI's OpenAPI 3.1), started
+# by a served file: the CSP allows no inline script.
 DOCS_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>backprop-viz API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="/static/vendor/swagger/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
 <script src="/static/vendor/swagger/swagger-ui-bundle.js"></script>
-<script src="/docs/init.js"></script></body></html>"""
+<script src="/static/js/api-docs.js"></script></body></html>"""
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -28,16 +31,6 @@ def index(request: Request) -> HTMLResponse:
 @router.get("/docs", response_class=HTMLResponse)
 def docs() -> HTMLResponse:
     return HTMLResponse(DOCS_HTML)
-
-
-DOCS_INIT = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true,
-  presets: [SwaggerUIBundle.presets.apis], layout: "BaseLayout"});
-"""
-
-
-@router.get("/docs/init.js")
-def docs_init() -> Response:
-    return Response(DOCS_INIT, media_type="text/javascript")
 
 
 @router.get("/static/vendor/plotly.min.js")

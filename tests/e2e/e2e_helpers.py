@@ -62,6 +62,16 @@ def open_page(browser: Any, server: Server, *, width: int = 1280, height: int = 
               hash: str = "") -> tuple[Any, Watch]:
     ctx = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1)
     page = ctx.new_page()
+    watch = record(page)
+    page.goto(server.url + "/" + hash)
+    wait_drawn(page)
+    return page, watch
+
+
+def record(page: Any, local: tuple[str, ...] = ("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:")) -> Watch:
+    """Record the page's console errors, page errors and dialogs, and every request that leaves ``local``
+    (those are aborted)."""
+    ctx = page.context
     watch = Watch()
     page.on("console", lambda m: watch.console_errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: watch.page_errors.append(str(e)))
@@ -75,7 +85,7 @@ def open_page(browser: Any, server: Server, *, width: int = 1280, height: int = 
     def route(r: Any) -> None:
         url = r.request.url
         watch.requests.append(url)
-        if url.startswith(("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:")):
+        if url.startswith(local):
             r.continue_()
         else:
             watch.foreign_requests.append(url)
@@ -84,14 +94,12 @@ def open_page(browser: Any, server: Server, *, width: int = 1280, height: int = 
     ctx.route("**/*", route)
 
     def seen(url: str) -> None:
-        if not url.startswith(("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:")):
+        if not url.startswith(local):
             watch.foreign_requests.append(url)
 
     page.on("request", lambda r: seen(r.url))
     page.on("websocket", lambda ws: seen(ws.url))
-    page.goto(server.url + "/" + hash)
-    wait_drawn(page)
-    return page, watch
+    return watch
 
 
 def wait_drawn(page: Any, timeout: float = 20_000) -> None:
