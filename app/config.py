@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     # examples × neurons of one pass over the data (each snapshot evaluates the whole training and test set):
     # 20 M values ≈ 160 MB of z and a in float32; 100 000 examples × 2 049 neurons would need 1.7 GB per run
     max_activations: int = Field(20_000_000, ge=1000)
+    max_unsaved_mb: float = Field(64.0, gt=0)  # while storage fails: what may wait in memory before runs pause
     commit_interval: float = Field(0.25, gt=0, le=1.0)  # seconds between SQLite commits
     max_ws_message: int = Field(64 * 1024, ge=1024)
     max_frame_rate: float = Field(60.0, gt=0, le=1000)  # snapshots a second to one stream client, at most

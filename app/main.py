@@ -28,7 +28,7 @@ from .services.lifecycle import IllegalTransition
 from .services.reader import RunReader
 from .services.run import RunError
 from .services.runs import NotFound, RunManager
-from .services.storage import Storage
+from .services.storage import Storage, StorageError
 
 log = logging.getLogger("backprop_viz")
 
@@ -86,6 +86,10 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(RunError)
     async def limit(_: Request, e: RunError) -> JSONResponse:
+        return detail(e.status, str(e))
+
+    @app.exception_handler(StorageError)
+    async def storage_failing(_: Request, e: StorageError) -> JSONResponse:
         return detail(e.status, str(e))
 
     @app.exception_handler(DataError)

@@ -331,7 +331,10 @@ class ExportOut(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok"]
+    """``degraded``: the server answers but something is failing (``reason`` says what and what it does)."""
+
+    status: Literal["ok", "degraded"]
+    reason: str = ""
     runs_active: int
     version: str
 
@@ -356,7 +359,7 @@ _ERROR_TEXT = {
     413: "The request body is over the upload limit",
     422: "Invalid input or over a limit; the message names the field",
     429: "Too many live runs (or queued steps); the message says what to do",
-    503: "The server cannot start the run now (its training workers are not available)",
+    503: "The server cannot do it now: its training workers or its storage are failing (the message says which)",
 }
 
 

@@ -23,11 +23,18 @@ def run_server(host: str | None = None, port: int | None = None, data_dir: str |
     except ValueError as e:
         print(f"backprop-viz: bad setting: {e}", file=sys.stderr)
         return 2
-    try:
-        Storage(settings.db_path, 1).close()
+    try:  # what the server's start-up writes, done here first: a bad data directory is one clear line
+        storage = Storage(settings.db_path, 1)
+        try:
+            interrupted = storage.mark_interrupted()
+        finally:
+            storage.close()
     except StorageError as e:
         print(f"backprop-viz: {e}", file=sys.stderr)
         return 2
+    if interrupted:
+        print(f"backprop-viz: {interrupted} run(s) were live when the server last stopped: now 'interrupted'",
+              file=sys.stderr)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, ws_per_message_deflate=False,
                 ws_max_size=WS_MAX_SIZE, log_level="info", timeout_graceful_shutdown=5)
     return 0

@@ -1,4 +1,4 @@
-"""``/healthz``: the server answers and its database is reachable."""
+"""``/healthz``: the server answers; ``degraded`` with the reason when storage is failing."""
 
 from __future__ import annotations
 
@@ -14,5 +14,6 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=Health)
-def healthz(runs: RunsDep) -> dict[str, Any]:
-    return {"status": "ok", "runs_active": runs.active(), "version": __version__}
+async def healthz(runs: RunsDep) -> dict[str, Any]:
+    status, reason = runs.health()
+    return {"status": status, "reason": reason, "runs_active": runs.active(), "version": __version__}

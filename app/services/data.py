@@ -4,10 +4,12 @@ network sees them: the config's features, standardised unless it says ``standard
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import threading
 from collections import OrderedDict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from backprop_core import datasets, prepare
@@ -15,7 +17,7 @@ from backprop_core.datasets import Dataset
 
 from ..config import Settings
 from ..schemas import RunConfig
-from .storage import Storage
+from .storage import Storage, StorageError, failing
 
 
 class DataError(ValueError):
@@ -67,7 +69,11 @@ class DataService:
             up = self.storage.get_upload(cfg.dataset)
             if up is None:
                 raise DataError(f"no uploaded dataset {cfg.dataset!r}; upload one with POST /api/datasets", 422)
-            text = (self.upload_dir / up["filename"]).read_bytes()
+            try:
+                text = (self.upload_dir / up["filename"]).read_bytes()
+            except FileNotFoundError:
+                raise DataError(f"the file of the uploaded dataset {cfg.dataset!r} is missing from the data "
+                                f"directory ({self.upload_dir / up['filename']}); upload it again") from None
             try:
                 return self._csv(text, up["label_column"], cfg)
             except ValueError as e:  # the file was valid when uploaded; keep the message
@@ -96,14 +102,34 @@ class DataService:
             raise DataError(f"file: {e}", 422, "file") from e
         name = f"csv:{secrets.token_hex(6)}"
         filename = f"{name[4:]}.csv"
-        (self.upload_dir / filename).write_bytes(content)
+        path = self.upload_dir / filename
+        _write_whole(path, content)
         info = {
             "task": ds.task, "input_dim": ds.input_dim, "n_classes": ds.n_classes,
             "default_samples": ds.n_train + ds.n_test, "display_name": display_name[:200],
             "two_d": ds.input_dim == 2, "label_column": label_column,
         }
-        self.storage.add_upload(name, filename, label_column, info, datetime.now(UTC).isoformat())
+        try:
+            self.storage.add_upload(name, filename, label_column, info, datetime.now(UTC).isoformat())
+        except StorageError:
+            path.unlink(missing_ok=True)  # no file without its row
+            raise
         return _upload_info({"name": name, "info": info})
+
+
+def _write_whole(path: Path, content: bytes) -> None:
+    """``content`` at ``path``, all of it or nothing: written to a temporary file beside it, flushed to disk,
+    then renamed (a full disk leaves no partial or empty file behind)."""
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        with failing("save the uploaded file"):
+            with open(tmp, "wb") as f:
+                f.write(content)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _upload_info(row: dict[str, Any]) -> dict[str, Any]:

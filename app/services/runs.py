@@ -30,7 +30,7 @@ from .lifecycle import IllegalTransition, RunState
 from .persist import Persister
 from .pool import WorkerGone, WorkerLink, WorkerPool
 from .run import Run, RunError
-from .storage import Pending, Storage
+from .storage import Pending, Storage, StorageError
 
 log = logging.getLogger("backprop_viz.runs")
 KEEP_FINISHED = 16  # finished runs kept in memory (older ones are served from SQLite)
@@ -68,7 +68,8 @@ class RunManager:
         self._queue: deque[Run] = deque()
         self._running: set[Run] = set()
         self.pool = WorkerPool(settings.workers, self._event, self._lost)
-        self.persister = Persister(storage, self.pending, self._written, settings.commit_interval)
+        self.persister = Persister(storage, self.pending, self._written, settings.commit_interval,
+                                   max_held=int(settings.max_unsaved_mb * 2**20), overflow=self._storage_full)
 
     def start(self) -> None:
         self.persister.start()
@@ -149,10 +150,15 @@ class RunManager:
             link.runs.discard(run.id)
             raise RunError(str(answer.header["error"]))
         run.meta = answer.header["meta"]
-        await asyncio.to_thread(self.storage.create_run, {
-            "id": run.id, "name": run.name, "config": cfg.model_dump_json(), "meta": json.dumps(run.meta),
-            "state": run.state.value, "reason": "", "epoch": 0, "created_at": run.created_at,
-            "updated_at": run.updated_at})
+        try:
+            await asyncio.to_thread(self.storage.create_run, {
+                "id": run.id, "name": run.name, "config": cfg.model_dump_json(), "meta": json.dumps(run.meta),
+                "state": run.state.value, "reason": "", "epoch": 0, "created_at": run.created_at,
+                "updated_at": run.updated_at})
+        except StorageError:  # a run that cannot be stored is not started: the worker forgets it
+            run.end(RunState.FAILED, "it could not be stored", final_frame=False)
+            self.runs.pop(run.id, None)
+            raise
         run.stored = True
         if body.start:
             self._ask_slot(run)
@@ -289,6 +295,23 @@ class RunManager:
             if p is not None:
                 out.append(p)
         return out
+
+    def _storage_full(self, reason: str) -> None:
+        """Storage has failed for long enough that what waits to be written passes its bound: every run that
+        trains pauses, with the reason (nothing is lost; the user resumes once storage works)."""
+        log.error("pausing every training run: %s", reason)
+        for run in list(self.runs.values()):
+            if run.state in (RunState.RUNNING, RunState.QUEUED):
+                self._release(run)
+                run.become(RunState.PAUSED, reason)
+
+    def health(self) -> tuple[str, str]:
+        """("ok", "") or ("degraded", why)."""
+        failing = self.persister.failing
+        if failing is None:
+            return "ok", ""
+        return "degraded", (f"storage is failing: {failing}; {self.persister.held_bytes / 2**20:.1f} MB of history "
+                            "wait in memory and will be written when it works again")
 
     def _written(self, batch: list[Pending]) -> None:
         for p in batch:

@@ -13,6 +13,7 @@ so a run can always be replayed end to end. The newest frame is kept apart (``ru
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import sqlite3
@@ -56,7 +57,26 @@ LIVE_STATES = ("queued", "running", "paused")
 
 
 class StorageError(RuntimeError):
-    """The data directory cannot be used (missing permissions, read-only, disk full)."""
+    """The data directory cannot be used (missing permissions, read-only, disk full). ``status``: the HTTP
+    status to answer with — 507 when the disk is full, else 503."""
+
+    def __init__(self, message: str, status: int = 503) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def is_disk_full(e: BaseException) -> bool:
+    return (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)) or (
+        isinstance(e, sqlite3.Error) and "full" in str(e).lower())
+
+
+@contextlib.contextmanager
+def failing(what: str) -> Iterator[None]:
+    """SQLite's and the OS's errors while ``what`` as a StorageError saying so."""
+    try:
+        yield
+    except (sqlite3.Error, OSError) as e:
+        raise StorageError(f"storage is failing: could not {what}: {e}", 507 if is_disk_full(e) else 503) from e
 
 
 @dataclass
@@ -96,7 +116,7 @@ class Storage:
     def mark_interrupted(self) -> int:
         """Runs that were live when the server last stopped become ``interrupted`` at their last stored epoch;
         returns how many."""
-        with self._lock, self._transaction():
+        with self._lock, failing("mark the runs that were live as interrupted"), self._transaction():
             cur = self._conn.execute(
                 "UPDATE runs SET state = 'interrupted', reason = 'the server stopped while this run was live', "
                 "epoch = COALESCE((SELECT MAX(epoch) FROM epochs WHERE run_id = runs.id), 0)"
@@ -174,24 +194,24 @@ class Storage:
             return self._strides[run_id][0]
 
     def create_run(self, row: dict[str, Any]) -> None:
-        with self._lock:
+        with self._lock, failing("store a new run"):
             self._conn.execute(
                 "INSERT INTO runs (id, name, config, meta, state, reason, epoch, created_at, updated_at)"
                 " VALUES (:id, :name, :config, :meta, :state, :reason, :epoch, :created_at, :updated_at)", row)
 
     def rename(self, run_id: str, name: str) -> bool:
         """A stored run's new name; False when there is no such run."""
-        with self._lock:
+        with self._lock, failing("rename a run"):
             return self._conn.execute("UPDATE runs SET name=? WHERE id=?", (name, run_id)).rowcount > 0
 
     def delete_run(self, run_id: str) -> None:
-        with self._lock, self._transaction():
+        with self._lock, failing("delete a run"), self._transaction():
             for table, col in (("snapshots", "run_id"), ("epochs", "run_id"), ("runs", "id")):
                 self._conn.execute(f"DELETE FROM {table} WHERE {col}=?", (run_id,))
             self._strides.pop(run_id, None)
 
     def add_upload(self, name: str, filename: str, label_column: str, info: dict[str, Any], at: str) -> None:
-        with self._lock:
+        with self._lock, failing("store an upload"):
             self._conn.execute("INSERT INTO uploads VALUES (?, ?, ?, ?, ?)",
                                (name, filename, label_column, json.dumps(info), at))
 
