@@ -53,6 +53,17 @@ class Activation:
     formula: str
     derivative: str
     default_init: str = "xavier"
+    times_prime_into: Callable[[Array, Array, Array], None] | None = None  # δ ⊙= σ'(z) in place, faster
+
+    def times_prime(self, delta: Array, z: Array, a: Array) -> None:
+        """δ ← δ ⊙ σ'(z), in place (backpropagation's last factor): the same numbers as
+        ``delta *= prime(z, a)``, in fewer operations where the derivative allows it."""
+        if self.times_prime_into is not None:
+            self.times_prime_into(delta, z, a)
+            return
+        if self.prime is None:  # never: only the output layer may be softmax (get() refuses it)
+            raise ValueError(f"{self.name} is not elementwise: it has no σ'(z) to multiply by")
+        delta *= self.prime(z, a)
 
     def apply(self, z: Array, out: Array | None) -> Array:
         """σ(z), into ``out`` when one is given (the result is the same as ``fn(z)``, bit for bit)."""
@@ -163,6 +174,15 @@ def _linear_prime(z: Array, a: Array) -> Array:
     return np.ones_like(z)
 
 
+def _relu_times_prime(delta: Array, z: Array, a: Array) -> None:
+    """δ ⊙ 1[z > 0]: the mask multiplies as it is (True = 1, False = 0)."""
+    np.multiply(delta, z > 0, out=delta)
+
+
+def _linear_times_prime(delta: Array, z: Array, a: Array) -> None:
+    """δ ⊙ 1: nothing to do."""
+
+
 def _softmax(z: Array) -> Array:
     """softmax(z)ᵢ = e^(zᵢ) / Σⱼ e^(zⱼ), row by row, shifted by the row max for stability. z: (n, k)."""
     e = np.exp(z - z.max(axis=1, keepdims=True))
@@ -186,11 +206,11 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("tanh", np.tanh, _tanh_prime, _tanh_into, "Tanh", (-1.0, 1.0),
                    "σ(z) = tanh z = (e^z − e^(−z)) / (e^z + e^(−z))", "σ′(z) = 1 − tanh² z"),
         Activation("relu", _relu, _relu_prime, _relu_into, "ReLU", (0.0, INF),
-                   "σ(z) = max(0, z)", "σ′(z) = 1 if z > 0, else 0", "he"),
+                   "σ(z) = max(0, z)", "σ′(z) = 1 if z > 0, else 0", "he", _relu_times_prime),
         Activation("leaky_relu", _leaky_relu, _leaky_relu_prime, _leaky_relu_into, "Leaky ReLU", (-INF, INF),
                    f"σ(z) = z if z > 0, else {LEAKY_SLOPE} z", f"σ′(z) = 1 if z > 0, else {LEAKY_SLOPE}", "he"),
         Activation("linear", _linear, _linear_prime, _linear_into, "Linear", (-INF, INF),
-                   "σ(z) = z", "σ′(z) = 1"),
+                   "σ(z) = z", "σ′(z) = 1", "xavier", _linear_times_prime),
         Activation("softmax", _softmax, None, _softmax_into, "Softmax", (0.0, 1.0),
                    "aⱼ = e^(zⱼ) / Σₖ e^(zₖ)",
                    "∂aⱼ/∂zₖ = aⱼ(1[j = k] − aₖ) — a Jacobian, only with the cross-entropy cost, where "

@@ -196,32 +196,41 @@ class MLP:
             return lam * float(sum(np.abs(w).sum() for w in self.weights))
         return lam * 0.5 * float(sum(np.einsum("ij,ij->", w, w) for w in self.weights))
 
-    def backward(self, trace: Trace, Y: Array) -> Gradients:
-        """Backpropagation: δˡ for every layer and the batch-averaged ∂C/∂Wˡ, ∂C/∂bˡ. Y: (n, n_L)."""
+    def backward(self, trace: Trace, Y: Array, *, scale: float | None = None) -> Gradients:
+        """Backpropagation: δˡ for every layer and the batch-averaged ∂C/∂Wˡ, ∂C/∂bˡ. Y: (n, n_L).
+
+        ``scale``: with a number s every gradient comes out multiplied by s — s (1/n) is folded into δᴸ
+        once, so no layer needs its own averaging, and the deltas come out scaled too. The Trainer passes
+        s = η: the update's own step η ∂C/∂W in fewer operations (``optimizers.*.apply``).
+        """
         acts, zs, weights = trace.activations, trace.zs, self.weights
-        inv_n = 1.0 / acts[0].shape[0]
+        n = acts[0].shape[0]
         L = len(weights)
         # δᴸ = ∇ₐC ⊙ σ'(zᴸ): each cost gives its own closed form (costs.py).
         delta = self.cost_fn.delta(zs[-1], acts[-1], np.asarray(Y, dtype=self.dtype), self.output_activation)
+        average: float | None = 1.0 / n
+        if scale is not None:
+            delta *= scale / n  # every δˡ below, hence every gradient, carries the factor s/n
+            average = None
         deltas: list[Array] = [delta] * L
         gw: list[Array] = [delta] * L
         gb: list[Array] = [delta] * L
         for i in range(L - 1, -1, -1):  # i = l − 1
             deltas[i] = delta
             # ∂C/∂Wˡ = (1/n) Σₓ a^{l−1}(x)ᵀ δˡ(x): with one row per example the sum is one matrix product.
-            gw[i] = (acts[i].T @ delta) * inv_n
-            gb[i] = delta.sum(axis=0) * inv_n  # ∂C/∂bˡ = (1/n) Σₓ δˡ(x)
+            g, b = acts[i].T @ delta, delta.sum(axis=0)  # ∂C/∂bˡ = (1/n) Σₓ δˡ(x)
+            if average is not None:
+                g *= average
+                b *= average
+            gw[i], gb[i] = g, b
             if i > 0:
                 # δˡ = (δ^{l+1} (W^{l+1})ᵀ) ⊙ σ'(zˡ), one row per example, W^{l+1} of shape (n_l, n_{l+1}).
                 # (The seed's column form ((w^{l+1})ᵀ δ^{l+1}) ⊙ σ'(zˡ), with its w = our Wᵀ, is the same.)
-                prime = self.hidden_activations[i - 1].prime
-                if prime is None:  # never: only the output layer may be softmax (get() refuses it)
-                    raise ValueError("hidden activations must be elementwise")
                 delta = delta @ weights[i].T
-                delta *= prime(zs[i - 1], acts[i])
+                self.hidden_activations[i - 1].times_prime(delta, zs[i - 1], acts[i])
         if self.regularization is not None and self.regularization_rate > 0:
             # the penalty's own gradient (REGULARIZATIONS): ∂C/∂Wˡ += λ sign(Wˡ) (L1) or λ Wˡ (L2)
-            lam = self.regularization_rate
+            lam = self.regularization_rate * (1.0 if scale is None else scale)
             for i, w in enumerate(weights):
                 gw[i] = gw[i] + lam * (np.sign(w) if self.regularization == "l1" else w)
         return Gradients(gw, gb, deltas)

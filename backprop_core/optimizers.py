@@ -29,9 +29,13 @@ class SGD:
     def step(self, net: MLP, grads: Gradients) -> None:
         """Apply one update in place."""
         lr = self.learning_rate
-        for params, gs in ((net.weights, grads.weights), (net.biases, grads.biases)):
-            for p, g in zip(params, gs, strict=True):
-                p -= lr * g
+        self.apply(net, [lr * g for g in grads.weights], [lr * g for g in grads.biases])
+
+    def apply(self, net: MLP, weight_steps: list[Array], bias_steps: list[Array]) -> None:
+        """The update from steps already multiplied by η (``MLP.backward(..., scale=η)``): w ← w − η ∂C/∂w."""
+        for params, steps in ((net.weights, weight_steps), (net.biases, bias_steps)):
+            for p, s in zip(params, steps, strict=True):
+                p -= s
 
 
 @dataclass
@@ -44,13 +48,18 @@ class Momentum:
 
     def step(self, net: MLP, grads: Gradients) -> None:
         """Apply one update in place."""
+        lr = self.learning_rate
+        self.apply(net, [lr * g for g in grads.weights], [lr * g for g in grads.biases])
+
+    def apply(self, net: MLP, weight_steps: list[Array], bias_steps: list[Array]) -> None:
+        """The update from steps already multiplied by η: v ← μ v − η ∂C/∂w, w ← w + v."""
         params = net.weights + net.biases
         if not self._velocity:
             self._velocity = [np.zeros_like(p) for p in params]
-        lr, mu = self.learning_rate, self.momentum
-        for p, g, v in zip(params, grads.weights + grads.biases, self._velocity, strict=True):
+        mu = self.momentum
+        for p, s, v in zip(params, weight_steps + bias_steps, self._velocity, strict=True):
             v *= mu
-            v -= lr * g
+            v -= s
             p += v
 
 

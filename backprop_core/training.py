@@ -265,8 +265,10 @@ class Trainer:
         Xs, Ys = self._order
         start = self._batch * self.batch_size
         end = start + self.batch_size
-        net = self.net
-        self.optimizer.step(net, net.backward(net.forward(Xs[start:end]), Ys[start:end]))
+        net, opt = self.net, self.optimizer
+        # one pass: backward yields η ∂C/∂W directly (scale=η), the optimiser applies it
+        steps = net.backward(net.forward(Xs[start:end]), Ys[start:end], scale=opt.learning_rate)
+        opt.apply(net, steps.weights, steps.biases)
         self._batch += 1
         if end < len(Xs):
             return False
