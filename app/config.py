@@ -40,6 +40,16 @@ class Settings(BaseSettings):
     max_frame_rate: float = Field(60.0, gt=0, le=1000)  # snapshots a second to one stream client, at most
     ws_send_timeout: float = Field(20.0, gt=0, le=3600)  # a WS client that takes no message for this long is cut off
 
+    # a cluster (docs/deploy.md): both set → web replicas and `backprop-viz worker` processes share the work
+    broker_url: str | None = None  # redis://host:6379/0
+    database_url: str | None = None  # postgresql://user:password@host:5432/dbname
+    checkpoint_seconds: float = Field(2.0, gt=0)  # a cluster worker saves where each run stands this often
+    heartbeat_seconds: float = Field(1.0, gt=0, le=2)
+
+    @property
+    def clustered(self) -> bool:
+        return bool(self.broker_url and self.database_url)
+
     # security
     api_token: str | None = None  # when set, state-changing calls need it (Bearer / X-API-Token / "token")
     token_for_reads: bool = False  # with a token: reads need it too

@@ -163,6 +163,7 @@ class Trainer:
         self.epoch = 0
         self._order: tuple[Array, Array] | None = None  # this epoch's shuffled (X, Y)
         self._batch = 0  # batches done in the current epoch
+        self._epoch_rng: dict[str, Any] = dict(self._rng.bit_generator.state)  # the shuffler before this epoch's draw
         self.state = TrainerState.RUNNING
         self.reason = ""  # why the run ended (DONE, DIVERGED)
         # Forward passes over the same big arrays every epoch (training set, test set, gradient subset,
@@ -179,6 +180,24 @@ class Trainer:
     def position(self) -> tuple[int, int, int]:
         """(epoch, batch, parameter version): changes whenever the state a snapshot would show changes."""
         return (self.epoch, self._batch, self._version)
+
+    @property
+    def epoch_rng_state(self) -> dict[str, Any]:
+        """The shuffling generator's state before the current epoch's permutation was drawn (checkpoint.py)."""
+        return self._epoch_rng if self._order is not None else dict(self._rng.bit_generator.state)
+
+    def resume_at(self, epoch: int, batch: int, rng_state: dict[str, Any]) -> None:
+        """Continue from a saved position: ``epoch`` epochs done and ``batch`` mini-batches of the next, the
+        shuffler as it was before that epoch's permutation (``epoch_rng_state``)."""
+        self._rng.bit_generator.state = rng_state
+        self.epoch, self._batch, self._order = epoch, 0, None
+        self._measured = None
+        self._version += 1
+        if batch:
+            self._epoch_rng = dict(self._rng.bit_generator.state)
+            perm = self._rng.permutation(len(self.X))
+            self._order = (self.X[perm], self.Y[perm])
+            self._batch = batch
 
     @property
     def learning_rate(self) -> float:
@@ -260,6 +279,7 @@ class Trainer:
         """One update on the next mini-batch of this epoch's shuffled order; True when it ends the epoch.
         Callers silence floating-point warnings (np.errstate) around it."""
         if self._order is None:
+            self._epoch_rng = dict(self._rng.bit_generator.state)
             perm = self._rng.permutation(len(self.X))
             self._order = (self.X[perm], self.Y[perm])
         Xs, Ys = self._order

@@ -4,12 +4,10 @@ network sees them: the config's features, standardised unless it says ``standard
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import threading
 from collections import OrderedDict
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from backprop_core import datasets, prepare
@@ -17,7 +15,7 @@ from backprop_core.datasets import Dataset
 
 from ..config import Settings
 from ..schemas import RunConfig
-from .storage import Storage, StorageError, failing
+from .storage import Storage, StorageError
 
 
 class DataError(ValueError):
@@ -32,8 +30,6 @@ class DataService:
     def __init__(self, settings: Settings, storage: Storage) -> None:
         self.settings = settings
         self.storage = storage
-        self.upload_dir = settings.data_dir / "uploads"
-        self.upload_dir.mkdir(parents=True, exist_ok=True)
         self._cache: OrderedDict[tuple[Any, ...], Dataset] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -70,10 +66,10 @@ class DataService:
             if up is None:
                 raise DataError(f"no uploaded dataset {cfg.dataset!r}; upload one with POST /api/datasets", 422)
             try:
-                text = (self.upload_dir / up["filename"]).read_bytes()
-            except FileNotFoundError:
-                raise DataError(f"the file of the uploaded dataset {cfg.dataset!r} is missing from the data "
-                                f"directory ({self.upload_dir / up['filename']}); upload it again") from None
+                text = self.storage.read_upload(up["filename"])
+            except FileNotFoundError as e:
+                raise DataError(f"the file of the uploaded dataset {cfg.dataset!r} is missing ({e}); upload it "
+                                "again") from None
             try:
                 return self._csv(text, up["label_column"], cfg)
             except ValueError as e:  # the file was valid when uploaded; keep the message
@@ -102,8 +98,7 @@ class DataService:
             raise DataError(f"file: {e}", 422, "file") from e
         name = f"csv:{secrets.token_hex(6)}"
         filename = f"{name[4:]}.csv"
-        path = self.upload_dir / filename
-        _write_whole(path, content)
+        self.storage.save_upload(filename, content)
         info = {
             "task": ds.task, "input_dim": ds.input_dim, "n_classes": ds.n_classes,
             "default_samples": ds.n_train + ds.n_test, "display_name": display_name[:200],
@@ -112,24 +107,9 @@ class DataService:
         try:
             self.storage.add_upload(name, filename, label_column, info, datetime.now(UTC).isoformat())
         except StorageError:
-            path.unlink(missing_ok=True)  # no file without its row
+            self.storage.drop_upload(filename)  # no file without its row
             raise
         return _upload_info({"name": name, "info": info})
-
-
-def _write_whole(path: Path, content: bytes) -> None:
-    """``content`` at ``path``, all of it or nothing: written to a temporary file beside it, flushed to disk,
-    then renamed (a full disk leaves no partial or empty file behind)."""
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        with failing("save the uploaded file"):
-            with open(tmp, "wb") as f:
-                f.write(content)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _upload_info(row: dict[str, Any]) -> dict[str, Any]:

@@ -70,6 +70,7 @@ class Run:
         self._stored_points = 0
         self._store_frames: list[tuple[int, bytes]] = []
         self._latest_changed = False
+        self._checkpoint: tuple[int, bytes] | None = None
         self.dirty = True
         self.stored = False  # its row exists in storage (the writer waits for it)
 
@@ -184,6 +185,11 @@ class Run:
         self.touch()
         self._wake()
 
+    def on_checkpoint(self, epoch: int, state: bytes) -> None:
+        """Where training can carry on from (stored with the history, so that a finished run can go on)."""
+        self._checkpoint = (epoch, state)
+        self.dirty = True
+
     def _wake(self) -> None:
         for w in list(self.watchers):
             w.wake()
@@ -202,7 +208,8 @@ class Run:
             latest = (self.frame_at[0], self.frame)
         row = {"state": self.state.value, "reason": self.reason, "epoch": self.epoch,
                "updated_at": self.updated_at, "name": self.name, "config": self.config.model_dump_json()}
-        return Pending(self.id, row, points, frames, latest)
+        saved, self._checkpoint = self._checkpoint, None
+        return Pending(self.id, row, points, frames, latest, saved)
 
     def _new_points(self) -> list[str]:
         start = self._stored_points

@@ -278,6 +278,8 @@ class RunManager:
                 run.stride_planned = True
                 run.set_stride(self.storage.plan_stride(run.id, len(msg.body), run.config.epochs))
             run.on_frame(int(h["epoch"]), int(h["batch"]), msg.body)
+        elif kind == "checkpoint":
+            run.on_checkpoint(int(h["epoch"]), msg.body)
         elif kind == "ended":
             state = {"done": RunState.DONE, "diverged": RunState.DIVERGED}.get(h["state"], RunState.FAILED)
             self._end(run, state, str(h.get("reason", "")), tell_worker=False)

@@ -16,12 +16,15 @@ import contextlib
 import errno
 import json
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 log = logging.getLogger("backprop_viz.storage")
 
@@ -52,7 +55,11 @@ CREATE TABLE IF NOT EXISTS uploads (
   name TEXT PRIMARY KEY, filename TEXT NOT NULL, label_column TEXT NOT NULL, info TEXT NOT NULL,
   created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS checkpoints (
+  run_id TEXT PRIMARY KEY, epoch INTEGER NOT NULL, state BLOB NOT NULL
+);
 """
+ROW_FIELDS = ("state", "reason", "epoch", "updated_at", "name", "config")  # what a Pending row may update
 LIVE_STATES = ("queued", "running", "paused")
 
 
@@ -65,17 +72,20 @@ class StorageError(RuntimeError):
         self.status = status
 
 
+DB_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error, OSError)
+
+
 def is_disk_full(e: BaseException) -> bool:
     return (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)) or (
-        isinstance(e, sqlite3.Error) and "full" in str(e).lower())
+        isinstance(e, sqlite3.Error | psycopg.Error) and ("full" in str(e).lower() or "space" in str(e).lower()))
 
 
 @contextlib.contextmanager
 def failing(what: str) -> Iterator[None]:
-    """SQLite's and the OS's errors while ``what`` as a StorageError saying so."""
+    """The database's and the OS's errors while ``what`` as a StorageError saying so."""
     try:
         yield
-    except (sqlite3.Error, OSError) as e:
+    except DB_ERRORS as e:
         raise StorageError(f"storage is failing: could not {what}: {e}", 507 if is_disk_full(e) else 503) from e
 
 
@@ -88,6 +98,7 @@ class Pending:
     points: list[str] = field(default_factory=list)  # EpochPoint JSON texts, consecutive epochs
     frames: list[tuple[int, bytes]] = field(default_factory=list)  # (epoch, frame) on the run's stride
     latest: tuple[int, bytes] | None = None  # (epoch, frame): the run's newest frame
+    checkpoint: tuple[int, bytes] | None = None  # (epoch, trainer state): where training can carry on
 
 
 class Storage:
@@ -96,7 +107,7 @@ class Storage:
         self.budget = budget_bytes
         self._lock = threading.Lock()
         self._strides: dict[str, tuple[int, int]] = {}  # run_id → (stride, stored_bytes), as committed
-        self._conn = self._open()
+        self._conn: Any = self._open()  # a DB-API connection: sqlite3's here, PostgreSQL's in a cluster
 
     # -- set-up ---------------------------------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
@@ -121,7 +132,7 @@ class Storage:
                 "UPDATE runs SET state = 'interrupted', reason = 'the server stopped while this run was live', "
                 "epoch = COALESCE((SELECT MAX(epoch) FROM epochs WHERE run_id = runs.id), 0)"
                 f" WHERE state IN {LIVE_STATES}")
-            return cur.rowcount
+            return int(cur.rowcount)
 
     def close(self) -> None:
         with self._lock:
@@ -139,26 +150,33 @@ class Storage:
                     self._write(p, strides)
             self._strides = strides
 
+    BEGIN = "BEGIN IMMEDIATE"  # SQLite: take the write lock at once
+
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
-        self._conn.execute("BEGIN IMMEDIATE")
+        self._conn.execute(self.BEGIN)
         try:
             yield
         except BaseException:
-            with contextlib.suppress(sqlite3.Error):
+            with contextlib.suppress(*DB_ERRORS):
                 self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
 
     def _write(self, p: Pending, strides: dict[str, tuple[int, int]]) -> None:
         c = self._conn
-        r = p.row
-        c.execute("UPDATE runs SET state=?, reason=?, epoch=?, updated_at=?, name=?, config=? WHERE id=?",
-                  (r["state"], r["reason"], r["epoch"], r["updated_at"], r["name"], r["config"], p.run_id))
+        fields = [k for k in ROW_FIELDS if k in p.row]  # a worker elsewhere updates only what it knows
+        if fields:
+            c.execute(f"UPDATE runs SET {', '.join(f'{k}=?' for k in fields)} WHERE id=?",
+                      (*(p.row[k] for k in fields), p.run_id))
         if p.points:
-            c.executemany("INSERT OR REPLACE INTO epochs (run_id, epoch, point) VALUES (?, ?, ?)",
+            c.executemany("INSERT INTO epochs (run_id, epoch, point) VALUES (?, ?, ?) "
+                          "ON CONFLICT (run_id, epoch) DO UPDATE SET point = excluded.point",
                           [(p.run_id, json.loads(pt)["epoch"], pt) for pt in p.points])
-        stride, stored = strides.get(p.run_id, (1, 0))
+        if p.checkpoint is not None:
+            c.execute("INSERT INTO checkpoints (run_id, epoch, state) VALUES (?, ?, ?) ON CONFLICT (run_id) "
+                      "DO UPDATE SET epoch = excluded.epoch, state = excluded.state", (p.run_id, *p.checkpoint))
+        stride, stored = strides.get(p.run_id) or self._stride_of(p.run_id)
         for epoch, frame in p.frames:
             if epoch % stride:
                 continue
@@ -168,14 +186,19 @@ class Storage:
                 stored = c.execute("SELECT COALESCE(SUM(LENGTH(frame)), 0) FROM snapshots WHERE run_id=?",
                                    (p.run_id,)).fetchone()[0]
             if epoch % stride == 0:
-                c.execute("INSERT OR REPLACE INTO snapshots (run_id, epoch, frame) VALUES (?, ?, ?)",
-                          (p.run_id, epoch, frame))
+                c.execute("INSERT INTO snapshots (run_id, epoch, frame) VALUES (?, ?, ?) "
+                          "ON CONFLICT (run_id, epoch) DO UPDATE SET frame = excluded.frame", (p.run_id, epoch, frame))
                 stored += len(frame)
         strides[p.run_id] = (stride, stored)
         if p.latest is not None:
             epoch, frame = p.latest
             c.execute("UPDATE runs SET latest_epoch=?, latest_frame=?, stride=?, stored_bytes=? WHERE id=?",
                       (epoch, frame, stride, stored, p.run_id))
+
+    def _stride_of(self, run_id: str) -> tuple[int, int]:
+        """(stride, stored bytes) of a run this process has not written yet (a worker taking a run over)."""
+        row = self._conn.execute("SELECT stride, stored_bytes FROM runs WHERE id=?", (run_id,)).fetchone()
+        return (int(row[0]), int(row[1])) if row else (1, 0)
 
     def stride(self, run_id: str) -> int:
         """Only epochs that are multiples of this are worth handing to the writer."""
@@ -202,11 +225,40 @@ class Storage:
     def rename(self, run_id: str, name: str) -> bool:
         """A stored run's new name; False when there is no such run."""
         with self._lock, failing("rename a run"):
-            return self._conn.execute("UPDATE runs SET name=? WHERE id=?", (name, run_id)).rowcount > 0
+            return bool(self._conn.execute("UPDATE runs SET name=? WHERE id=?", (name, run_id)).rowcount > 0)
+
+    # -- uploaded files: beside the database, in uploads/ ------------------------------------------------------
+    @property
+    def upload_dir(self) -> Path:
+        return self.path.parent / "uploads"
+
+    def save_upload(self, filename: str, content: bytes) -> None:
+        """``content`` as the file ``filename``, all of it or nothing: written to a temporary file beside it,
+        flushed to disk, then renamed (a full disk leaves no partial or empty file behind)."""
+        path = self.upload_dir / filename
+        tmp = path.with_name(f".{path.name}.part")
+        try:
+            with failing("save the uploaded file"):
+                self.upload_dir.mkdir(parents=True, exist_ok=True)
+                with open(tmp, "wb") as f:
+                    f.write(content)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def read_upload(self, filename: str) -> bytes:
+        """The file's bytes (FileNotFoundError naming it when it is gone)."""
+        return (self.upload_dir / filename).read_bytes()
+
+    def drop_upload(self, filename: str) -> None:
+        (self.upload_dir / filename).unlink(missing_ok=True)
 
     def delete_run(self, run_id: str) -> None:
         with self._lock, failing("delete a run"), self._transaction():
-            for table, col in (("snapshots", "run_id"), ("epochs", "run_id"), ("runs", "id")):
+            for table, col in (("snapshots", "run_id"), ("epochs", "run_id"), ("checkpoints", "run_id"),
+                               ("runs", "id")):
                 self._conn.execute(f"DELETE FROM {table} WHERE {col}=?", (run_id,))
             self._strides.pop(run_id, None)
 
@@ -262,6 +314,12 @@ class Storage:
                 row = c.execute("SELECT latest_frame FROM runs WHERE id=? AND latest_epoch=?",
                                 (run_id, epoch)).fetchone()
         return bytes(row[0]) if row and row[0] is not None else None
+
+    def checkpoint(self, run_id: str) -> tuple[int, bytes] | None:
+        """(epoch, trainer state) of the run's newest checkpoint, if any."""
+        with self._reader() as c:
+            row = c.execute("SELECT epoch, state FROM checkpoints WHERE run_id=?", (run_id,)).fetchone()
+        return (int(row[0]), bytes(row[1])) if row else None
 
     def latest_frame(self, run_id: str) -> bytes | None:
         with self._reader() as c:

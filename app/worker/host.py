@@ -5,7 +5,9 @@ among the runs that train flat out; a run with a speed waits until its next epoc
 epoch produced, and sleep only when no run has work. Every epoch gives a metrics point (cheap: the costs
 and the per-layer norms). A snapshot with tensors is built only when someone will read it: the web process
 asked for one (``want``), storage keeps this epoch (``stride``), or the run stops moving (a pause, a step,
-its end), so that what it shows last is where it stands.
+its end), so that what it shows last is where it stands. A checkpoint (``backprop_core.checkpoint``: where
+training can carry on, bit for bit) is sent when a run stops moving, and every ``checkpoint_every`` seconds
+while it trains when that is set (a cluster's workers, so that another can take a run over).
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from backprop_core import EpochSnapshot, Trainer, TrainerState
+from backprop_core import EpochSnapshot, Trainer, TrainerState, checkpoint
+from backprop_core.datasets import Dataset
 
 from . import frames
 from .build import build_trainer, meta
-from .wire import Channel, Message
+from .wire import Channel, Link, Message
 
 log = logging.getLogger("backprop_viz.worker")
 FLUSH_SECONDS = 0.01  # a run's points wait at most this long for company before they are sent
@@ -47,6 +50,8 @@ class Hosted:
     points: list[bytes] = field(default_factory=list)
     ended_at: list[float] = field(default_factory=list)
     flushed_at: float = 0.0
+    saved: tuple[int, int, int] = (-1, -1, -1)  # the trainer's position at the newest checkpoint sent
+    saved_at: float = 0.0
 
     def due(self, now: float) -> float:
         """Seconds until this run has work (0: now), or -1 when it has none."""
@@ -58,9 +63,18 @@ class Hosted:
 
 
 class Worker:
-    def __init__(self, channel: Channel, clock: Callable[[], float] = time.monotonic) -> None:
+    """``load_dataset(config)``: the data of a run whose ``start`` carries none (a cluster's workers load it
+    from the store); ``load_checkpoint(run_id)``: (epoch, state) to resume a run from (``start`` with
+    ``resume``)."""
+
+    def __init__(self, channel: Link, clock: Callable[[], float] = time.monotonic, *,
+                 load_dataset: Callable[[dict[str, Any]], Dataset] | None = None,
+                 load_checkpoint: Callable[[str], tuple[int, bytes] | None] | None = None,
+                 checkpoint_every: float = 0.0) -> None:
         self.ch = channel
         self.clock = clock
+        self.load_dataset, self.load_checkpoint = load_dataset, load_checkpoint
+        self.checkpoint_every = checkpoint_every
         self.runs: dict[str, Hosted] = {}
         self.order: deque[str] = deque()  # round robin
         self.leaving = False
@@ -123,6 +137,8 @@ class Worker:
         stored = snap.batch == 0 and snap.epoch % run.stride == 0
         if run.want or stored or not moving:
             self._frame(run)
+        if not moving or (self.checkpoint_every and self.clock() - run.saved_at >= self.checkpoint_every):
+            self._checkpoint(run)
         if done:
             self._end(run, "done", t.reason)
 
@@ -140,6 +156,15 @@ class Worker:
     def _frame_if_stale(self, run: Hosted) -> None:
         if run.shown != run.trainer.position:
             self._frame(run)
+
+    def _checkpoint(self, run: Hosted) -> None:
+        """Send where the run stands (its points first: a checkpoint never runs ahead of the history)."""
+        run.saved_at = self.clock()
+        if run.saved == run.trainer.position:
+            return
+        self._flush(run)
+        run.saved = run.trainer.position
+        self.ch.send({"t": "checkpoint", "run": run.id, "epoch": run.trainer.epoch}, checkpoint.save(run.trainer))
 
     def _flush(self, run: Hosted) -> None:
         run.flushed_at = self.clock()
@@ -159,6 +184,12 @@ class Worker:
     def _flush_all(self) -> None:
         for run in self.runs.values():
             self._flush(run)
+
+    def save_all(self) -> None:
+        """Before leaving: every run's points and a checkpoint of where it stands."""
+        for run in list(self.runs.values()):
+            self._flush(run)
+            self._checkpoint(run)
 
     def _end(self, run: Hosted, state: str, reason: str) -> None:
         self._flush(run)
@@ -181,14 +212,14 @@ class Worker:
             return
         run = self.runs.get(str(h.get("run")))
         if run is None:  # it ended (or failed to start) while the command was on its way: nothing to do
-            if "id" in h:
-                self._ack(h, None)
+            self._ack(h, None)
             return
         if kind == "run":
             run.running = bool(h["running"])
             run.next_due = self.clock()
             if not run.running:
                 self._frame_if_stale(run)
+                self._checkpoint(run)
         elif kind == "step":
             run.steps.append("batch" if h.get("unit") == "batch" else "epoch")
         elif kind == "want":
@@ -199,31 +230,51 @@ class Worker:
             run.stride = max(1, int(h["stride"]))
         elif kind == "set":
             self._ack(h, self._set(run, h))
+        elif "id" in h:
+            self._ack(h, f"unknown command {kind!r}")
         elif kind == "drop":
             self._flush(run)
             if h.get("frame"):
                 self._frame_if_stale(run)
+                self._checkpoint(run)
             self._forget(run.id)
 
-    def _ack(self, h: dict[str, Any], error: str | None) -> None:
-        self.ch.send({"t": "ack", "id": h["id"], "error": error})
+    def _ack(self, h: dict[str, Any], error: str | None, **payload: Any) -> None:
+        """The answer to command ``h`` (to whoever asked: ``reply`` names them in a cluster)."""
+        if "id" in h:
+            self.ch.send({"t": "ack", "id": h["id"], "reply": h.get("reply"), "error": error, **payload})
 
     def _start(self, h: dict[str, Any], body: bytes) -> None:
+        """A new run (its first point and snapshot, then the ack with its meta), or with ``resume`` a run
+        carried on from its newest checkpoint (its history goes on from there)."""
         run_id = str(h["run"])
+        if run_id in self.runs:
+            self._ack(h, None, meta=meta(self.runs[run_id].trainer))
+            return
         try:
-            dataset = pickle.loads(body)  # noqa: S301 - from the server process that started this worker
+            if body:
+                dataset = pickle.loads(body)  # noqa: S301 - from the server process that started this worker
+            elif self.load_dataset is not None:
+                dataset = self.load_dataset(h["config"])
+            else:
+                raise ValueError("the run's data did not come with it")
             trainer = build_trainer(h["config"], dataset)
-        except (ValueError, TypeError, KeyError) as e:
+            saved = self.load_checkpoint(run_id) if h.get("resume") and self.load_checkpoint else None
+            if saved is not None:
+                checkpoint.restore(trainer, saved[1])
+        except (ValueError, TypeError, KeyError, OSError) as e:
             self._ack(h, f"{e}")
             return
         run = Hosted(run_id, trainer, running=h.get("state") == "running", speed=h["config"].get("speed"),
-                     stride=max(1, int(h.get("stride", 1))), next_due=self.clock())
+                     stride=max(1, int(h.get("stride", 1))), next_due=self.clock(), saved_at=self.clock())
         self.runs[run_id] = run
         self.order.append(run_id)
-        snap = trainer.snapshot(tensors=False)
-        self._point(run, snap)
+        if saved is None:
+            self._point(run, trainer.snapshot(tensors=False))
+        else:
+            run.saved = trainer.position
         self._frame(run)
-        self.ch.send({"t": "ack", "id": h["id"], "error": None, "meta": meta(trainer)})
+        self._ack(h, None, meta=meta(trainer), epoch=trainer.epoch)
 
     def _set(self, run: Hosted, h: dict[str, Any]) -> str | None:
         t = run.trainer

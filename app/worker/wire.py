@@ -33,7 +33,7 @@ import json
 import select
 import socket
 import struct
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 HEAD = struct.Struct("<II")
 MAX_HEADER = 16 * 2**20
@@ -66,6 +66,16 @@ async def read(reader: asyncio.StreamReader) -> Message:
     header = json.loads(await reader.readexactly(n_head))
     body = await reader.readexactly(n_body) if n_body else b""
     return Message(header, body)
+
+
+class Link(Protocol):
+    """What a worker needs of its end of the wire (``Channel`` here; a cluster's worker has another)."""
+
+    closed: bool
+
+    def send(self, header: dict[str, Any], body: bytes | bytearray | memoryview = b"") -> None: ...
+
+    def receive(self, timeout: float | None) -> list[Message]: ...
 
 
 class Channel:

@@ -529,3 +529,33 @@ def test_a_parameter_edit_is_seen_by_the_next_snapshot_of_the_same_epoch(circle:
     assert t.position != position and t.position[:2] == position[:2]
     after = t.snapshot()
     assert after.weights[0][0, 0] == 3.0 and after.train_cost != before.train_cost
+
+
+# -- checkpoints: carry on elsewhere, bit for bit -----------------------------------------------------------------
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum"])
+@pytest.mark.parametrize("batches", [0, 3])
+def test_a_checkpoint_restored_into_a_fresh_trainer_trains_on_bit_for_bit(circle: Dataset, optimizer: str,
+                                                                         batches: int) -> None:
+    from backprop_core import checkpoint
+
+    a = trainer(circle, seed=5, optimizer=optimizer, max_epochs=50)
+    for _ in range(4):
+        a.step_epoch()
+    for _ in range(batches):  # mid-epoch: single mini-batch steps
+        a.step_batch()
+    a.set_learning_rate(0.07)
+    blob = checkpoint.save(a)
+    b = trainer(circle, seed=5, optimizer=optimizer, max_epochs=50)
+    checkpoint.restore(b, blob)
+    assert b.position[:2] == a.position[:2] and b.learning_rate == 0.07
+    for _ in range(3):
+        assert_same(b.step_epoch(), a.step_epoch())  # type: ignore[arg-type]
+
+
+def test_a_checkpoint_of_another_network_is_refused(circle: Dataset) -> None:
+    from backprop_core import checkpoint
+
+    blob = checkpoint.save(trainer(circle))
+    with pytest.raises(ValueError, match="another network|W1"):
+        checkpoint.restore(trainer(circle, sizes=[2, 5, 1]), blob)
