@@ -8,6 +8,7 @@ snapshots bit for bit.
 
 from __future__ import annotations
 
+import copy
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -161,7 +162,7 @@ class Trainer:
         self.grid_size = grid_size if self._grid is not None else 0
         self.grid_extent = _extent(raw) if self._grid is not None else None
         self.epoch = 0
-        self._order: tuple[Array, Array] | None = None  # this epoch's shuffled (X, Y)
+        self._order: tuple[Array, Array, Array] | None = None  # this epoch's order and shuffled X, Y
         self._batch = 0  # batches done in the current epoch
         self.state = TrainerState.RUNNING
         self.reason = ""  # why the run ended (DONE, DIVERGED)
@@ -256,19 +257,31 @@ class Trainer:
             ends_epoch = self._train_batch()
         return self._finish_epoch(tensors) if ends_epoch else self._checked(self.snapshot(tensors))
 
+    def next_batch(self) -> tuple[Array, Array, Array]:
+        """(indices, X, Y) of the mini-batch the next ``step_batch`` trains on, changing nothing: rows
+        ``indices`` (training-set indices, as ``probe_index`` counts) of the current epoch's shuffled order.
+        At an epoch's start that order is drawn from a copy of the shuffling generator — the very order the
+        step will draw. X and Y are the arrays the step reads (slices of the shuffled copy of the training set)."""
+        perm, Xs, Ys = self._order if self._order is not None else self._shuffle(copy.deepcopy(self._rng))
+        start = self._batch * self.batch_size
+        end = start + self.batch_size
+        return perm[start:end], Xs[start:end], Ys[start:end]
+
+    def _shuffle(self, rng: np.random.Generator) -> tuple[Array, Array, Array]:
+        """A new epoch's order: a permutation of the training set and X, Y in that order."""
+        perm = rng.permutation(len(self.X))
+        return perm, self.X[perm], self.Y[perm]
+
     def _train_batch(self) -> bool:
         """One update on the next mini-batch of this epoch's shuffled order; True when it ends the epoch.
         Callers silence floating-point warnings (np.errstate) around it."""
         if self._order is None:
-            perm = self._rng.permutation(len(self.X))
-            self._order = (self.X[perm], self.Y[perm])
-        Xs, Ys = self._order
-        start = self._batch * self.batch_size
-        end = start + self.batch_size
+            self._order = self._shuffle(self._rng)
+        _, X, Y = self.next_batch()
         net = self.net
-        self.optimizer.step(net, net.backward(net.forward(Xs[start:end]), Ys[start:end]))
+        self.optimizer.step(net, net.backward(net.forward(X), Y))
         self._batch += 1
-        if end < len(Xs):
+        if self._batch * self.batch_size < len(self.X):
             return False
         self.epoch += 1
         self._batch, self._order = 0, None

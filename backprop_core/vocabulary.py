@@ -2,9 +2,9 @@
 
 Everything here is read from the tables where the core itself looks things up — ``activations.ACTIVATIONS``,
 ``costs.COSTS``, ``network.INITS`` / ``REGULARIZATIONS`` / ``DTYPES``, ``optimizers.OPTIMIZERS``,
-``inputs.FEATURES`` and the Trainer's constants — at call time, so a new entry in a table is published with
-no change here. The server adds its limits and datasets and serves the result at ``GET /api/catalog``; the
-page, its URL hash and its forms derive from it.
+``inputs.FEATURES``, the Trainer's constants and the walkthrough's words (``lessons.py``) — at call time,
+so a new entry in a table is published with no change here. The server adds its limits and datasets and
+serves the result at ``GET /api/catalog``; the page, its URL hash and its forms derive from it.
 
 Every equation is written in one convention, the code's (see ``network.py``): one row per example,
 Wˡ of shape (n_{l−1}, n_l).
@@ -17,10 +17,13 @@ from typing import Any
 
 from . import activations as _acts
 from . import costs as _costs
+from . import gradcheck as _gradcheck
 from . import inputs as _inputs
+from . import lessons as _lessons
 from . import network as _network
 from . import optimizers as _optimizers
 from . import training as _training
+from . import walkthrough as _walkthrough
 from .datasets import DATASETS
 from .terms import Term
 
@@ -102,4 +105,12 @@ def catalog() -> dict[str, Any]:
         "max_test_outputs": _training.MAX_TEST_OUTPUTS,
         "datasets": [vars(d).copy() for d in DATASETS.values()],
         "notation": {"convention": CONVENTION, "seed": SEED_CONVENTION, "equations": dict(EQUATIONS)},
+        "walkthrough": walkthrough_info(),
     }
+
+
+def walkthrough_info() -> dict[str, Any]:
+    """The walkthrough's words (``lessons.py``) and limits (``walkthrough.py``)."""
+    return {**_lessons.catalog(), "max_weights": _walkthrough.MAX_WEIGHTS,
+            "max_check_params": _walkthrough.MAX_CHECK_PARAMS, "max_check_work": _walkthrough.MAX_CHECK_WORK,
+            "epsilon": _gradcheck.EPSILON}
