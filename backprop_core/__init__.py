@@ -3,7 +3,7 @@
 Public API::
 
     from backprop_core import MLP, Trainer, EpochSnapshot, gradcheck, datasets, prepare, vocabulary
-    from backprop_core import walkthrough, check_gradient, what_if      # one step taken apart
+    from backprop_core import walk, check_gradient, what_if      # one step taken apart (walkthrough.py)
 """
 
 from . import datasets, lessons, vocabulary
@@ -12,7 +12,7 @@ from .inputs import prepare
 from .network import MLP, Gradients, Trace
 from .snapshot import EpochSnapshot
 from .training import InvalidTransition, Trainer, TrainerState, encode_targets, output_layer_size
-from .walkthrough import Walked, check_gradient, walkthrough, what_if
+from .walkthrough import Walked, check_gradient, walk, what_if
 
 __all__ = [
     "MLP",
@@ -31,6 +31,6 @@ __all__ = [
     "check_gradient",
     "lessons",
     "vocabulary",
-    "walkthrough",
+    "walk",
     "what_if",
 ]

@@ -17,15 +17,15 @@ from typing import Any
 
 from . import activations as _acts
 from . import costs as _costs
-from . import gradcheck as _gradcheck
 from . import inputs as _inputs
 from . import lessons as _lessons
 from . import network as _network
 from . import optimizers as _optimizers
 from . import training as _training
-from . import walkthrough as _walkthrough
 from .datasets import DATASETS
+from .gradcheck import EPSILON
 from .terms import Term
+from .walkthrough import MAX_CHECK_PARAMS, MAX_CHECK_WORK, MAX_WEIGHTS
 
 CONVENTION = ("one row per example: X, zˡ, aˡ and δˡ are (n, n_l); Wˡ is (n_{l−1}, n_l) and bˡ is (n_l,); "
               "Wˡⱼₖ joins neuron j of layer l−1 to neuron k of layer l; ⊙ is the elementwise product")
@@ -111,6 +111,5 @@ def catalog() -> dict[str, Any]:
 
 def walkthrough_info() -> dict[str, Any]:
     """The walkthrough's words (``lessons.py``) and limits (``walkthrough.py``)."""
-    return {**_lessons.catalog(), "max_weights": _walkthrough.MAX_WEIGHTS,
-            "max_check_params": _walkthrough.MAX_CHECK_PARAMS, "max_check_work": _walkthrough.MAX_CHECK_WORK,
-            "epsilon": _gradcheck.EPSILON}
+    return {**_lessons.catalog(), "max_weights": MAX_WEIGHTS, "max_check_params": MAX_CHECK_PARAMS,
+            "max_check_work": MAX_CHECK_WORK, "epsilon": EPSILON}

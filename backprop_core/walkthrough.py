@@ -1,6 +1,6 @@
 """One training step taken apart, and two questions about the gradient, asked of a Trainer's current weights.
 
-``walkthrough(trainer)``: for the mini-batch the trainer trains next (``Trainer.next_batch``) and one probe
+``walk(trainer)``: for the mini-batch the trainer trains next (``Trainer.next_batch``) and one probe
 example, every number of one step of the seed's algorithm — the probe's zˡ, aˡ, σ′(zˡ), δˡ and Cₓ, its
 ∂Cₓ/∂Wˡ and ∂Cₓ/∂bˡ, the batch's ∂C/∂Wˡ and ∂C/∂bˡ, the weights before and after the update and the batch
 cost before and after it — computed by the network's own ``forward``, ``backward`` and ``cost`` and the
@@ -46,7 +46,7 @@ class Walked:
     snapshot: EpochSnapshot | None = None
 
 
-def walkthrough(trainer: Trainer, probe_index: int | None = None, *, apply: bool = False) -> Walked:
+def walk(trainer: Trainer, probe_index: int | None = None, *, apply: bool = False) -> Walked:
     """Every number of the next mini-batch step for the probe (``probe_index``, default the trainer's)."""
     net = trainer.net
     n_weights = sum(w.size for w in net.weights)
