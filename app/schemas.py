@@ -507,7 +507,7 @@ class GradcheckOut(BaseModel):
     numeric: float | None | Matrix = Field(description="(C(w + ε) − C(w − ε)) / 2ε")
     rel_error: float | None | Matrix = Field(description="|backprop − numeric| / (|backprop| + |numeric|)")
     biases: GradcheckValuesOut | None = Field(description="a layer's biases; null for one parameter")
-    max_rel_error: float
+    max_rel_error: float | None
     epsilon: float
     batch: list[int] = Field(description="the batch's training-set indices")
     cost: float | None = Field(description="C of the batch (float64)")

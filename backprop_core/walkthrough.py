@@ -121,8 +121,13 @@ def check_gradient(trainer: Trainer, layer: int, *, index: tuple[int, int] | Non
         raise ValueError(f"epsilon must be a finite number > 0, got {eps}")
     if index is not None and bias is not None:
         raise ValueError("give index (one weight) or bias (one bias), not both")
-    w_pos = [_weight_position(W, layer, index)] if index is not None else [] if bias is not None else None
-    b_pos = [_bias_position(b, layer, bias)] if bias is not None else [] if index is not None else None
+    # the flat positions to difference in Wˡ and in bˡ (None: all of them)
+    w_pos: list[int] | None = None
+    b_pos: list[int] | None = None
+    if index is not None:
+        w_pos, b_pos = [_weight_position(W, layer, index)], []
+    elif bias is not None:
+        w_pos, b_pos = [], [_bias_position(b, layer, bias)]
     k = (W.size if w_pos is None else len(w_pos)) + (b.size if b_pos is None else len(b_pos))
     if k > MAX_CHECK_PARAMS:
         raise ValueError(f"layer {layer} has {k:,} weights and biases; a gradient check takes at most "
@@ -154,7 +159,7 @@ def check_gradient(trainer: Trainer, layer: int, *, index: tuple[int, int] | Non
         out |= {"backprop": _plain(bw.reshape(W.shape)), "numeric": _plain(nw.reshape(W.shape)),
                 "rel_error": _plain(errors[0].reshape(W.shape)),
                 "biases": {"backprop": _plain(bb), "numeric": _plain(nb), "rel_error": _plain(errors[1])}}
-    out |= {"max_rel_error": worst, "epsilon": eps, "batch": idx.tolist(), "cost": _finite(cost),
+    out |= {"max_rel_error": _finite(worst), "epsilon": eps, "batch": idx.tolist(), "cost": _finite(cost),
             "dtype": "float64", "explanation": f"{lessons.GRADCHECK} Here: the largest relative error is "
             f"{worst:.1e} over {k} parameter{'s' if k != 1 else ''}, with ε = {eps:g}, on the {len(idx)} "
             "examples of the next mini-batch."}
