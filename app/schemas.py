@@ -13,7 +13,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
@@ -290,6 +298,30 @@ class ConfigInfoOut(BaseModel):
     bounds: dict[str, dict[str, Any]] = Field(description="each field's JSON Schema bounds")
 
 
+class StepTextOut(BaseModel):
+    """One step of the walkthrough in words (``backprop_core/lessons.py``)."""
+
+    name: Literal["forward", "cost", "output_delta", "hidden_delta", "gradient", "update"]
+    label: str
+    text: str = Field(description="what the step computes and why, in one or two sentences")
+    equation: str = Field(description="its equation in the code's convention (one row per example)")
+    seed: str = Field(description="where the seed says it, and where the seed's text slips")
+    note: str = Field(description="what is particular to this network (its cost, penalty, optimiser); "
+                                  "empty in the catalog")
+
+
+class WalkthroughInfoOut(BaseModel):
+    steps: list[StepTextOut]
+    seed_equations: dict[str, str] = Field(description="the seed's displayed equations by their number")
+    gradcheck: str = Field(description="why backprop and the central difference agree")
+    whatif: str = Field(description="why Δ · ∂C/∂w predicts the cost's change")
+    max_weights: int = Field(description="a walkthrough is refused (422) for a network of more weights")
+    max_check_params: int = Field(description="parameters one gradient check takes")
+    max_check_work: int = Field(description="multiply-adds one gradient check may take: 2 · parameters · "
+                                            "batch rows · weights")
+    epsilon: float = Field(description="the gradient check's default ε")
+
+
 class CatalogOut(BaseModel):
     """``GET /api/catalog``: every name and number about the model a client needs, from the core's tables."""
 
@@ -312,6 +344,8 @@ class CatalogOut(BaseModel):
     notation: NotationOut
     limits: dict[str, int] = Field(description="this server's limits (BPV_MAX_… settings)")
     config: ConfigInfoOut
+    walkthrough: WalkthroughInfoOut = Field(description="the words and limits of POST /api/runs/{id}/walkthrough, "
+                                                        "/gradcheck and /whatif")
 
 
 class ExportOut(BaseModel):
@@ -328,6 +362,177 @@ class ExportOut(BaseModel):
     standardized: bool | None = None
     mean: list[float] | None = Field(None, description="a⁰ = (φ(x) − mean) / scale for a raw example x")
     scale: list[float] | None = None
+
+
+# -- one step taken apart: POST /api/runs/{id}/walkthrough, /gradcheck, /whatif (docs/walkthrough.md) -----------
+Vector = list[float | None]
+Matrix = list[list[float | None]]
+Index = Annotated[list[Annotated[int, Field(ge=0)]], Field(
+    min_length=2, max_length=2, description="[j, k]: the weight Wˡⱼₖ from neuron j of layer l−1 to neuron k of "
+                                            "layer l")]
+_QUESTION = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+
+class WalkRequest(BaseModel):
+    model_config = _QUESTION
+    probe_index: int | None = Field(None, ge=0, description="the training example to follow (not stored); "
+                                                            "null: the run's probe")
+    apply: bool = Field(False, description="true: also carry out the update — one mini-batch step, in the "
+                                           "history and stream like any; false: change nothing")
+
+
+class _OneParameter(BaseModel):
+    model_config = _QUESTION
+    layer: int = Field(ge=1, le=1000, description="l: Wˡ and bˡ join layer l−1 to layer l (1 … L)")
+    index: Index | None = None
+    bias: int | None = Field(None, ge=0, description="k: the bias bˡₖ of neuron k of layer l")
+
+    def _both(self) -> None:
+        if self.index is not None and self.bias is not None:
+            raise ValueError("give index (one weight) or bias (one bias), not both")
+
+
+class GradcheckRequest(_OneParameter):
+    """Neither ``index`` nor ``bias``: every weight and bias of the layer."""
+
+    epsilon: float = Field(1e-6, gt=0, le=0.1, description="ε of the central difference")
+
+    @model_validator(mode="after")
+    def _one(self) -> GradcheckRequest:
+        self._both()
+        return self
+
+
+class WhatIfRequest(_OneParameter):
+    """Exactly one of ``index`` and ``bias``."""
+
+    delta: float = Field(ge=-100, le=100, description="Δ: how far to move the parameter")
+
+    @model_validator(mode="after")
+    def _one(self) -> WhatIfRequest:
+        self._both()
+        if self.index is None and self.bias is None:
+            raise ValueError("give index (one weight) or bias (one bias)")
+        return self
+
+
+class WalkLayerOut(BaseModel):
+    """Layer l: the probe's vectors (n_l), the gradients and parameters (Wˡ: n_{l−1} × n_l, rows j, columns k)."""
+
+    layer: int
+    activation: str
+    z: Vector = Field(description="zˡ = aˡ⁻¹ Wˡ + bˡ of the probe")
+    a: Vector = Field(description="aˡ = σ(zˡ) of the probe")
+    sigma_prime: Vector | None = Field(description="σ′(zˡ) of the probe; null for a softmax output")
+    delta: Vector = Field(description="δˡ of the probe")
+    dW_probe: Matrix = Field(description="∂Cₓ/∂Wˡ = aˡ⁻¹ᵀ δˡ of the probe (no penalty term)")
+    db_probe: Vector = Field(description="∂Cₓ/∂bˡ = δˡ of the probe")
+    dW: Matrix = Field(description="∂C/∂Wˡ of the batch, what the update uses: the average, plus the penalty's "
+                                   "term when regularised")
+    db: Vector = Field(description="∂C/∂bˡ of the batch")
+    dW_data: Matrix | None = Field(description="when regularised: the average (1/n) Σₓ aˡ⁻¹ᵀ δˡ alone")
+    dW_penalty: Matrix | None = Field(description="when regularised: the penalty's term λ sign(Wˡ) or λ Wˡ")
+    W: Matrix = Field(description="Wˡ before the update")
+    b: Vector = Field(description="bˡ before the update")
+    W_after: Matrix = Field(description="Wˡ after the update")
+    b_after: Vector = Field(description="bˡ after the update")
+
+
+class WalkProbeOut(BaseModel):
+    index: int = Field(description="its training-set index")
+    in_batch: bool = Field(description="whether it is one of the batch's examples")
+    x: Vector = Field(description="a⁰: its inputs as the network sees them")
+    y: Vector = Field(description="its target")
+    cost: float | None = Field(description="Cₓ (no penalty term)")
+
+
+class WalkOptimizerOut(BaseModel):
+    name: str
+    formula: str
+    momentum: float | None = Field(description="μ, for momentum")
+
+
+class WalkRegularizationOut(BaseModel):
+    name: str
+    rate: float = Field(description="λ")
+    formula: str
+    gradient: str = Field(description="the term it adds to ∂C/∂Wˡ")
+
+
+class WalkCostOut(BaseModel):
+    name: str
+    formula: str
+    delta: str = Field(description="δᴸ as text")
+
+
+class WalkthroughOut(BaseModel):
+    """The next mini-batch step, every number computed as the trainer computes it (float32 as trained)."""
+
+    epoch: int = Field(description="epochs done; the batch belongs to the next one")
+    batch: int = Field(description="batches done in this epoch: the batch's number, from 0")
+    n_batches: int
+    batch_indices: list[int] = Field(description="the batch's training-set indices, in the shuffled order")
+    dtype: str
+    layer_sizes: list[int]
+    probe: WalkProbeOut
+    learning_rate: float = Field(description="η")
+    optimizer: WalkOptimizerOut
+    regularization: WalkRegularizationOut | None
+    cost: WalkCostOut
+    batch_cost_before: float | None = Field(description="C of the batch before the update (penalty included)")
+    batch_cost_after: float | None = Field(description="C of the same batch after the update")
+    penalty_before: float | None = Field(description="the penalty term of C (0 without regularisation)")
+    penalty_after: float | None
+    layers: list[WalkLayerOut]
+    applied: bool = Field(description="whether the update was carried out")
+    finite: bool = Field(description="false when the update overflows (those numbers are null)")
+    steps: list[StepTextOut]
+
+
+class GradcheckValuesOut(BaseModel):
+    backprop: Vector
+    numeric: Vector
+    rel_error: Vector
+
+
+class GradcheckOut(BaseModel):
+    """Float64 on a copy of the current weights and the walkthrough's batch. One weight or bias: numbers; a
+    layer: the weights as matrices (rows j, columns k) and the biases in ``biases``."""
+
+    layer: int
+    index: list[int] | None
+    bias: int | None
+    target: Literal["weight", "bias", "layer"]
+    backprop: float | None | Matrix = Field(description="backprop's ∂C/∂w")
+    numeric: float | None | Matrix = Field(description="(C(w + ε) − C(w − ε)) / 2ε")
+    rel_error: float | None | Matrix = Field(description="|backprop − numeric| / (|backprop| + |numeric|)")
+    biases: GradcheckValuesOut | None = Field(description="a layer's biases; null for one parameter")
+    max_rel_error: float | None
+    epsilon: float
+    batch: list[int] = Field(description="the batch's training-set indices")
+    cost: float | None = Field(description="C of the batch (float64)")
+    dtype: Literal["float64"]
+    explanation: str
+
+
+class WhatIfOut(BaseModel):
+    """The run is not changed: a float64 copy of its weights is nudged."""
+
+    layer: int
+    index: list[int] | None
+    bias: int | None
+    delta: float
+    value_before: float
+    value_after: float | None
+    gradient: float | None = Field(description="∂C/∂w before the nudge (backprop, float64)")
+    cost_before: float | None
+    cost_after: float | None
+    change: float | None = Field(description="cost_after − cost_before")
+    predicted: float | None = Field(description="Δ · ∂C/∂w, the first-order prediction")
+    difference: float | None = Field(description="change − predicted: the second- and higher-order terms")
+    batch: list[int]
+    dtype: Literal["float64"]
+    explanation: str
 
 
 class Health(BaseModel):

@@ -196,12 +196,21 @@ class MLP:
             return lam * float(sum(np.abs(w).sum() for w in self.weights))
         return lam * 0.5 * float(sum(np.einsum("ij,ij->", w, w) for w in self.weights))
 
-    def backward(self, trace: Trace, Y: Array, *, scale: float | None = None) -> Gradients:
+    def penalty_gradients(self) -> list[Array] | None:
+        """What the penalty adds to ∂C/∂Wˡ, per layer: λ sign(Wˡ) (L1) or λ Wˡ (L2); None without one."""
+        lam = self.regularization_rate
+        if self.regularization is None or lam <= 0:
+            return None
+        return [lam * (np.sign(w) if self.regularization == "l1" else w) for w in self.weights]
+
+    def backward(self, trace: Trace, Y: Array, *, scale: float | None = None, penalty: bool = True) -> Gradients:
         """Backpropagation: δˡ for every layer and the batch-averaged ∂C/∂Wˡ, ∂C/∂bˡ. Y: (n, n_L).
 
         ``scale``: with a number s every gradient comes out multiplied by s — s (1/n) is folded into δᴸ
         once, so no layer needs its own averaging, and the deltas come out scaled too. The Trainer passes
         s = η: the update's own step η ∂C/∂W in fewer operations (``optimizers.*.apply``).
+        ``penalty=False`` leaves out the regularisation term: ∂C/∂Wˡ is then the data term (1/n) Σₓ
+        a^{l−1}(x)ᵀ δˡ(x) alone — for one example, ∂Cₓ/∂Wˡ.
         """
         acts, zs, weights = trace.activations, trace.zs, self.weights
         n = acts[0].shape[0]
@@ -228,19 +237,24 @@ class MLP:
                 # (The seed's column form ((w^{l+1})ᵀ δ^{l+1}) ⊙ σ'(zˡ), with its w = our Wᵀ, is the same.)
                 delta = delta @ weights[i].T
                 self.hidden_activations[i - 1].times_prime(delta, zs[i - 1], acts[i])
-        if self.regularization is not None and self.regularization_rate > 0:
-            # the penalty's own gradient (REGULARIZATIONS): ∂C/∂Wˡ += λ sign(Wˡ) (L1) or λ Wˡ (L2)
-            lam = self.regularization_rate * (1.0 if scale is None else scale)
-            for i, w in enumerate(weights):
-                gw[i] = gw[i] + lam * (np.sign(w) if self.regularization == "l1" else w)
+        extra = self.penalty_gradients() if penalty else None
+        if extra is not None:
+            # the penalty's own gradient (REGULARIZATIONS): ∂C/∂Wˡ += λ sign(Wˡ) (L1) or λ Wˡ (L2), times s
+            factor = 1.0 if scale is None else scale
+            gw = [g + (p if scale is None else factor * p) for g, p in zip(gw, extra, strict=True)]
         return Gradients(gw, gb, deltas)
 
-    def copy(self) -> MLP:
-        """An independent copy (same architecture, copied parameters)."""
+    def copy(self, dtype: type | np.dtype | None = None) -> MLP:
+        """An independent copy (same architecture, copied parameters), in ``dtype`` when given — e.g. a
+        float64 copy of a float32 network for a gradient check."""
         other = object.__new__(MLP)
         other.__dict__.update(self.__dict__)
-        other.weights = [w.copy() for w in self.weights]
-        other.biases = [b.copy() for b in self.biases]
+        if dtype is not None:
+            other.dtype = np.dtype(dtype)
+            if other.dtype.name not in DTYPES:
+                raise ValueError(f"dtype must be {' or '.join(DTYPES)}, got {other.dtype}")
+        other.weights = [w.astype(other.dtype) for w in self.weights]
+        other.biases = [b.astype(other.dtype) for b in self.biases]
         return other
 
 

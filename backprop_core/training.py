@@ -8,6 +8,7 @@ snapshots bit for bit.
 
 from __future__ import annotations
 
+import copy
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -161,9 +162,9 @@ class Trainer:
         self.grid_size = grid_size if self._grid is not None else 0
         self.grid_extent = _extent(raw) if self._grid is not None else None
         self.epoch = 0
-        self._order: tuple[Array, Array] | None = None  # this epoch's shuffled (X, Y)
+        self._order: tuple[Array, Array, Array] | None = None  # this epoch's order and shuffled X, Y
         self._batch = 0  # batches done in the current epoch
-        self._epoch_rng: dict[str, Any] = dict(self._rng.bit_generator.state)  # the shuffler before this epoch's draw
+        self._epoch_rng: dict[str, Any] = dict(self._rng.bit_generator.state)  # the shuffler before the epoch
         self.state = TrainerState.RUNNING
         self.reason = ""  # why the run ended (DONE, DIVERGED)
         # Forward passes over the same big arrays every epoch (training set, test set, gradient subset,
@@ -195,8 +196,7 @@ class Trainer:
         self._version += 1
         if batch:
             self._epoch_rng = dict(self._rng.bit_generator.state)
-            perm = self._rng.permutation(len(self.X))
-            self._order = (self.X[perm], self.Y[perm])
+            self._order = self._shuffle(self._rng)
             self._batch = batch
 
     @property
@@ -275,22 +275,31 @@ class Trainer:
             ends_epoch = self._train_batch()
         return self._finish_epoch(tensors) if ends_epoch else self._checked(self.snapshot(tensors))
 
+    def next_batch(self) -> tuple[Array, Array, Array]:
+        """(indices, X, Y) of the mini-batch the next ``step_batch`` trains on, changing nothing: rows
+        ``indices`` (training-set indices, as ``probe_index`` counts) of the current epoch's shuffled order.
+        At an epoch's start that order is drawn from a copy of the shuffling generator — the very order the
+        step will draw. X and Y are the arrays the step reads (slices of the shuffled copy of the training set)."""
+        perm, Xs, Ys = self._order if self._order is not None else self._shuffle(copy.deepcopy(self._rng))
+        start = self._batch * self.batch_size
+        end = start + self.batch_size
+        return perm[start:end], Xs[start:end], Ys[start:end]
+
+    def _shuffle(self, rng: np.random.Generator) -> tuple[Array, Array, Array]:
+        """A new epoch's order: a permutation of the training set and X, Y in that order."""
+        perm = rng.permutation(len(self.X))
+        return perm, self.X[perm], self.Y[perm]
+
     def _train_batch(self) -> bool:
         """One update on the next mini-batch of this epoch's shuffled order; True when it ends the epoch.
         Callers silence floating-point warnings (np.errstate) around it."""
         if self._order is None:
             self._epoch_rng = dict(self._rng.bit_generator.state)
-            perm = self._rng.permutation(len(self.X))
-            self._order = (self.X[perm], self.Y[perm])
-        Xs, Ys = self._order
-        start = self._batch * self.batch_size
-        end = start + self.batch_size
-        net, opt = self.net, self.optimizer
-        # one pass: backward yields η ∂C/∂W directly (scale=η), the optimiser applies it
-        steps = net.backward(net.forward(Xs[start:end]), Ys[start:end], scale=opt.learning_rate)
-        opt.apply(net, steps.weights, steps.biases)
+            self._order = self._shuffle(self._rng)
+        _, X, Y = self.next_batch()
+        update(self.net, self.optimizer, X, Y)
         self._batch += 1
-        if end < len(Xs):
+        if self._batch * self.batch_size < len(self.X):
             return False
         self.epoch += 1
         self._batch, self._order = 0, None
@@ -453,6 +462,14 @@ class Trainer:
             probe_deltas=tuple(_frozen(d[0]) for d in probe_grads.deltas),
             grid_layers=tuple(grid_layers), grids=tuple(grids), test_outputs=_frozen(test_outputs),
         )
+
+
+def update(net: MLP, optimizer: optimizers.Optimizer, X: Array, Y: Array) -> None:
+    """One gradient-descent update of ``net`` on the mini-batch X (n, n_0), Y (n, n_L), in place: the
+    backward pass yields η ∂C/∂W directly (``scale=η``) and the optimiser applies it. The Trainer's step,
+    and the walkthrough's "after" on a copy — the same numbers, bit for bit."""
+    steps = net.backward(net.forward(X), Y, scale=optimizer.learning_rate)
+    optimizer.apply(net, steps.weights, steps.biases)
 
 
 def _take_rows(a: Array, rows: Array, out: Array | None) -> Array:

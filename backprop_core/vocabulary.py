@@ -2,9 +2,9 @@
 
 Everything here is read from the tables where the core itself looks things up — ``activations.ACTIVATIONS``,
 ``costs.COSTS``, ``network.INITS`` / ``REGULARIZATIONS`` / ``DTYPES``, ``optimizers.OPTIMIZERS``,
-``inputs.FEATURES`` and the Trainer's constants — at call time, so a new entry in a table is published with
-no change here. The server adds its limits and datasets and serves the result at ``GET /api/catalog``; the
-page, its URL hash and its forms derive from it.
+``inputs.FEATURES``, the Trainer's constants and the walkthrough's words (``lessons.py``) — at call time,
+so a new entry in a table is published with no change here. The server adds its limits and datasets and
+serves the result at ``GET /api/catalog``; the page, its URL hash and its forms derive from it.
 
 Every equation is written in one convention, the code's (see ``network.py``): one row per example,
 Wˡ of shape (n_{l−1}, n_l).
@@ -18,11 +18,14 @@ from typing import Any
 from . import activations as _acts
 from . import costs as _costs
 from . import inputs as _inputs
+from . import lessons as _lessons
 from . import network as _network
 from . import optimizers as _optimizers
 from . import training as _training
 from .datasets import DATASETS
+from .gradcheck import EPSILON
 from .terms import Term
+from .walkthrough import MAX_CHECK_PARAMS, MAX_CHECK_WORK, MAX_WEIGHTS
 
 CONVENTION = ("one row per example: X, zˡ, aˡ and δˡ are (n, n_l); Wˡ is (n_{l−1}, n_l) and bˡ is (n_l,); "
               "Wˡⱼₖ joins neuron j of layer l−1 to neuron k of layer l; ⊙ is the elementwise product")
@@ -102,4 +105,11 @@ def catalog() -> dict[str, Any]:
         "max_test_outputs": _training.MAX_TEST_OUTPUTS,
         "datasets": [vars(d).copy() for d in DATASETS.values()],
         "notation": {"convention": CONVENTION, "seed": SEED_CONVENTION, "equations": dict(EQUATIONS)},
+        "walkthrough": walkthrough_info(),
     }
+
+
+def walkthrough_info() -> dict[str, Any]:
+    """The walkthrough's words (``lessons.py``) and limits (``walkthrough.py``)."""
+    return {**_lessons.catalog(), "max_weights": MAX_WEIGHTS, "max_check_params": MAX_CHECK_PARAMS,
+            "max_check_work": MAX_CHECK_WORK, "epsilon": EPSILON}

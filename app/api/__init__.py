@@ -2,10 +2,10 @@
 
 from fastapi import APIRouter
 
-from . import catalog, datasets, health, pages, reports, runs, ws
+from . import catalog, datasets, health, pages, reports, runs, walkthrough, ws
 
 api_router = APIRouter()
-for module in (health, runs, reports, datasets, catalog, pages, ws):
+for module in (health, runs, walkthrough, reports, datasets, catalog, pages, ws):
     api_router.include_router(module.router)
 
 __all__ = ["api_router"]

@@ -39,7 +39,12 @@ ACTIONS: dict[str, tuple[RunState, ...]] = {
     "step": (RunState.PAUSED,),
     "stop": (RunState.QUEUED, RunState.RUNNING, RunState.PAUSED),
     "edit": (RunState.PAUSED,),
+    "walk": (RunState.PAUSED,),
+    "gradcheck": (RunState.PAUSED,),
+    "whatif": (RunState.PAUSED,),
 }
+VERBS = {"edit": "edit a parameter of", "walk": "walk through a step of", "gradcheck": "check the gradient of",
+         "whatif": "nudge a weight of"}  # where "<action> a run" does not read
 
 
 class IllegalTransition(RuntimeError):
@@ -51,7 +56,7 @@ def check_action(action: str, state: RunState) -> None:
     allowed = ACTIONS[action]
     if state not in allowed:
         need = " or ".join(s.value for s in allowed)
-        verb = "edit a parameter of" if action == "edit" else action
+        verb = VERBS.get(action, action)
         raise IllegalTransition(f"cannot {verb} a run that is {state.value} (it must be {need})")
 
 

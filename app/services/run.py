@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..schemas import RunConfig
-from .lifecycle import RunState, check_action, check_transition
+from .lifecycle import IllegalTransition, RunState, check_action, check_transition
 from .pool import WorkerGone, WorkerLink
 from .storage import Pending
 
@@ -144,6 +144,24 @@ class Run:
         if update:
             self.config = self.config.model_copy(update=update)
         self.touch()
+
+    async def ask(self, question: str, fields: dict[str, Any]) -> bytes:
+        """A question about the paused run's current weights (``walk``, ``gradcheck``, ``whatif``: see
+        ``app/worker/questions.py``), answered by its worker as JSON text. IllegalTransition unless paused;
+        RunError (422) with the worker's reason when it refuses (a limit, an index out of range)."""
+        self.check(question)
+        if not self.hosted or self.link is None:
+            raise RunError("this run's training worker is not available", status=409)
+        try:
+            answer = await self.link.request({"t": question, "run": self.id, **fields})
+        except WorkerGone as e:
+            raise RunError(str(e), status=409) from e
+        error = answer.header.get("error")
+        if error and self.state.terminal:  # it ended meanwhile (a step asked for earlier diverged …)
+            raise IllegalTransition(f"the run is {self.state.value}: {self.reason or error}")
+        if error:
+            raise RunError(str(error))
+        return answer.body
 
     def set_stride(self, stride: int) -> None:
         if stride != self.stride:

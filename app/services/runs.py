@@ -26,7 +26,7 @@ from ..schemas import RunConfig, RunCreate, RunPatch
 from ..worker.build import layer_sizes
 from ..worker.wire import Message
 from .data import DataError, DataService
-from .lifecycle import IllegalTransition, RunState
+from .lifecycle import VERBS, IllegalTransition, RunState
 from .persist import Persister
 from .pool import WorkerGone, WorkerLink, WorkerPool
 from .run import Run, RunError
@@ -204,7 +204,7 @@ class RunManager:
         row = await asyncio.to_thread(self.storage.get_run, run_id)
         if row is None:
             raise NotFound(f"no run {run_id!r}")
-        raise IllegalTransition(f"cannot {action} a run that is {row['state']}")
+        raise IllegalTransition(f"cannot {VERBS.get(action, action)} a run that is {row['state']}")
 
     async def action(self, run_id: str, action: str, unit: str = "epoch") -> Run:
         run = await self.live(run_id, action)
@@ -219,6 +219,11 @@ class RunManager:
         elif action == "step":
             run.step(unit)
         return run
+
+    async def ask(self, run_id: str, question: str, fields: dict[str, Any]) -> bytes:
+        """A question about a paused run's current weights (``Run.ask``): the answer as JSON text."""
+        run = await self.live(run_id, question)
+        return await run.ask(question, fields)
 
     async def patch(self, run_id: str, body: RunPatch) -> Run | None:
         """Carry out a PATCH; None when it renamed a run that is only in storage."""

@@ -23,10 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from backprop_core import EpochSnapshot, Trainer, TrainerState, checkpoint
+from backprop_core import EpochSnapshot, InvalidTransition, Trainer, TrainerState, checkpoint
 from backprop_core.datasets import Dataset
 
-from . import frames
+from . import frames, questions
 from .build import build_trainer, meta
 from .wire import Channel, Link, Message
 
@@ -127,6 +127,11 @@ class Worker:
         if run.speed and step is None:
             now = self.clock()
             run.next_due = max(run.next_due + 1 / run.speed, now - 1 / run.speed)
+        self._settle(run, snap)
+
+    def _settle(self, run: Hosted, snap: EpochSnapshot | None) -> None:
+        """What follows a step: the epoch's point, a frame when one is wanted or the run stands still, the end."""
+        t = run.trainer
         if snap is None:  # diverged: the trainer never hands out NaN
             self._end(run, "diverged", t.reason)
             return
@@ -230,6 +235,8 @@ class Worker:
             run.stride = max(1, int(h["stride"]))
         elif kind == "set":
             self._ack(h, self._set(run, h))
+        elif kind in questions.KINDS:
+            self._answer(run, h)
         elif "id" in h:
             self._ack(h, f"unknown command {kind!r}")
         elif kind == "drop":
@@ -239,10 +246,31 @@ class Worker:
                 self._checkpoint(run)
             self._forget(run.id)
 
-    def _ack(self, h: dict[str, Any], error: str | None, **payload: Any) -> None:
+    def _ack(self, h: dict[str, Any], error: str | None, body: bytes = b"", **payload: Any) -> None:
         """The answer to command ``h`` (to whoever asked: ``reply`` names them in a cluster)."""
         if "id" in h:
-            self.ch.send({"t": "ack", "id": h["id"], "reply": h.get("reply"), "error": error, **payload})
+            self.ch.send({"t": "ack", "id": h["id"], "reply": h.get("reply"), "error": error, **payload}, body)
+
+    def _answer(self, run: Hosted, h: dict[str, Any]) -> None:
+        """A question about the run's current weights (``questions.py``); steps asked for earlier go first."""
+        while run.id in self.runs and run.steps and not run.running:
+            self._advance(run)
+        if run.id not in self.runs:
+            self._ack(h, "the run ended before the question was answered")
+            return
+        try:
+            body, walked = questions.answer(run.trainer, h)
+        except (ValueError, InvalidTransition) as e:
+            self._ack(h, str(e))
+            return
+        except Exception as e:  # a bug fails this run, visibly, as in _advance
+            log.error("run %s failed:\n%s", run.id, traceback.format_exc())
+            self._end(run, "failed", f"{type(e).__name__}: {e}")
+            self._ack(h, f"{type(e).__name__}: {e}")
+            return
+        if walked is not None and walked.answer["applied"]:
+            self._settle(run, walked.snapshot)  # one batch step, shown as any other: point, frame, end
+        self._ack(h, None, body)
 
     def _start(self, h: dict[str, Any], body: bytes) -> None:
         """A new run (its first point and snapshot, then the ack with its meta), or with ``resume`` a run

@@ -9,6 +9,8 @@ Commands (web process → worker), each about one run (``run``):
     run    {run, running}                     train continuously (true) or not (false: paused/queued)
     step   {run, unit}                        one epoch or one mini-batch of a run that is not running
     set    {id, run, learning_rate?, speed?, probe_index?, parameter?}   → ack (error names the field)
+    walk | gradcheck | whatif {id, run, …}  a question about the current weights (``questions.py``)
+                                          → ack, its body the answer as JSON (error: why there is none)
     want   {run}                              someone can use a snapshot: send the next one
     stride {run, stride}                      storage keeps epochs that are multiples of this
     drop   {run, frame}                       forget the run (after a final snapshot when ``frame``)
@@ -20,7 +22,8 @@ Events (worker → web process):
     points {run, ended_at, steps_left}  body: one EpochPoint JSON text per epoch, joined by newlines
     frame  {run, epoch, batch}          body: the binary snapshot frame (docs/protocol.md)
     ended  {run, state, reason}         done | diverged | failed; the worker has forgotten the run
-    ack    {id, error}                  the command ``id`` was carried out (error: why it was not)
+    ack    {id, error}                  the command ``id`` was carried out (error: why it was not); body:
+                                        a question's answer
 
 Points and frames of one run arrive in the order they were made. The body of ``start`` is a pickle: it
 travels only between the server and the workers it started itself.
