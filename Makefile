@@ -8,7 +8,7 @@ CHROMIUM := /usr/lib/chromium/chromium
 HOST    ?= 127.0.0.1
 PORT    ?= 8000
 
-.PHONY: run test lint typecheck pytest bench chromium clean
+.PHONY: run test lint typecheck pytest bench chromium services clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,6 +21,14 @@ chromium:
 	  apt-get -o DPkg::Lock::Timeout=300 update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends chromium; }
 
+# Redis and PostgreSQL for the cluster tests (each test starts its own instances on free loopback ports).
+services:
+	@{ command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || { \
+	  echo "installing redis-server and postgresql (Debian packages)"; \
+	  apt-get -o DPkg::Lock::Timeout=300 update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends \
+	    redis-server postgresql; }
+
 run: $(STAMP)
 	$(BIN)/backprop-viz serve --host $(HOST) --port $(PORT)
 
@@ -30,7 +38,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) chromium
+pytest: $(STAMP) chromium services
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test: lint typecheck pytest

@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Watch a neural network learn by backpropagation: train headless, or serve the page.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,serve,runs,report}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,serve,worker,runs,report}")
 
     train = sub.add_parser(
         "train",
@@ -183,6 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=None, help="TCP port (default: BPV_PORT or 8000)")
     serve.add_argument("--data-dir", default=None,
                        help="directory for the SQLite database and uploads (default: BPV_DATA_DIR or ./data)")
+    worker = sub.add_parser(
+        "worker", help="train the runs of a cluster (docs/deploy.md)",
+        description="A training worker of a cluster: it takes runs from the broker, trains them, writes them to "
+                    "the database, and carries on the runs of a worker that stopped.")
+    for command in (serve, worker):
+        command.add_argument("--broker", default=None, metavar="URL",
+                             help="redis://host:6379/0 — with --database: a cluster (default: BPV_BROKER_URL)")
+        command.add_argument("--database", default=None, metavar="URL",
+                             help="postgresql://user:password@host/db (default: BPV_DATABASE_URL)")
     from . import cli_remote  # the remote commands build on this module's option types and progress bar
 
     cli_remote.add_commands(sub, _HelpFormatter)
@@ -387,7 +396,8 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 def serve(args: argparse.Namespace) -> int:
     from app.server import run_server  # lazily: `train` works without the server's dependencies
 
-    return run_server(host=args.host, port=args.port, data_dir=args.data_dir)
+    return run_server(host=args.host, port=args.port, data_dir=args.data_dir, broker=args.broker,
+                      database=args.database)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -399,6 +409,10 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
     if args.command == "serve":
         return serve(args)
+    if args.command == "worker":
+        from app.server import run_worker
+
+        return run_worker(broker=args.broker, database=args.database)
     if args.command in ("runs", "report"):
         from . import cli_remote
 

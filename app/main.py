@@ -36,12 +36,7 @@ log = logging.getLogger("backprop_viz")
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     s: Settings = app.state.settings
-    storage = Storage(s.db_path, int(s.snapshot_budget_mb * 2**20))
-    interrupted = storage.mark_interrupted()
-    if interrupted:
-        log.warning("%d run(s) were live when the server last stopped: now 'interrupted'", interrupted)
-    data = DataService(s, storage)
-    runs = RunManager(s, storage, data)
+    storage, runs, data = _services(s)
     runs.start()
     app.state.storage, app.state.data, app.state.runs = storage, data, runs
     app.state.reader = RunReader(runs, storage, data)
@@ -50,6 +45,25 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         await runs.shutdown()
         storage.close()
+
+
+def _services(s: Settings) -> tuple[Storage, RunManager, DataService]:
+    """One server: SQLite in the data directory, local training workers. A cluster (broker and database
+    set): PostgreSQL, and runs trained by `backprop-viz worker` processes wherever they are."""
+    if s.clustered:
+        from .cluster.pgstore import PgStorage
+        from .cluster.replica import ClusterRuns
+
+        assert s.database_url is not None
+        storage: Storage = PgStorage(s.database_url, int(s.snapshot_budget_mb * 2**20))
+        data = DataService(s, storage)
+        return storage, ClusterRuns(s, storage, data), data
+    storage = Storage(s.db_path, int(s.snapshot_budget_mb * 2**20))
+    interrupted = storage.mark_interrupted()
+    if interrupted:
+        log.warning("%d run(s) were live when the server last stopped: now 'interrupted'", interrupted)
+    data = DataService(s, storage)
+    return storage, RunManager(s, storage, data), data
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -147,10 +147,10 @@ class AsyncRun(RunBase):
 
     async def _watch(self, follow: Follower, retries: int, tail: float) -> AsyncIterator[Any]:
         failures, error = 0, ""
-        url = ws_url(self.server, self.id)
         while True:
             try:
-                async with connect(url, additional_headers=headers(self.client.token), compression=None,
+                async with connect(ws_url(self.server, self.id, follow.last_epoch),
+                                   additional_headers=headers(self.client.token), compression=None,
                                    max_size=MAX_FRAME, open_timeout=self.client.timeout) as ws:
                     while True:
                         try:

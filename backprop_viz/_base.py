@@ -29,8 +29,9 @@ def base_url(server: str) -> str:
     return text
 
 
-def ws_url(server: str, run_id: str) -> str:
-    return "ws" + server[4:] + f"/ws/runs/{run_id}"
+def ws_url(server: str, run_id: str, since: int = -1) -> str:
+    """The run's stream; ``since``: the last epoch this client has (a reconnect: hello starts after it)."""
+    return "ws" + server[4:] + f"/ws/runs/{run_id}" + (f"?since={since}" if since >= 0 else "")
 
 
 def headers(token: str | None) -> dict[str, str]:

@@ -175,10 +175,10 @@ class Run(RunBase):
 
     def _watch(self, follow: Follower, retries: int, tail: float) -> Iterator[Any]:
         failures, error = 0, ""
-        url = ws_url(self.server, self.id)
         while True:
             try:
-                with connect(url, additional_headers=headers(self.client.token), compression=None,
+                with connect(ws_url(self.server, self.id, follow.last_epoch),
+                             additional_headers=headers(self.client.token), compression=None,
                              max_size=MAX_FRAME, open_timeout=self.client.timeout) as ws:
                     while True:
                         try:

@@ -14,11 +14,13 @@ import contextlib
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -586,3 +588,137 @@ def expected_shapes(layer_sizes: list[int], grid: int | None = None) -> dict[str
             if layer_sizes[l] <= 32 or l == L:
                 shapes[f"grid{l}"] = (layer_sizes[l], grid, grid)
     return shapes
+
+
+# -- a cluster's services: Redis and PostgreSQL, our own instances on free loopback ports ----------------------
+def _pg_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not found:
+        raise RuntimeError("PostgreSQL is not installed (make test installs Debian's postgresql)")
+    return found[-1].parent
+
+
+@dataclass
+class RedisServer:
+    """``redis-server`` on 127.0.0.1:<free port>, data in ``dir`` (appendonly: a restart keeps it)."""
+
+    dir: Path
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        import redis
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        log = open(self.dir / "redis.log", "ab")  # noqa: SIM115 - the child owns it
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+             "--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode", "no"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
+        log.close()
+        wait_for(lambda: _pings(redis.Redis(port=self.port, socket_connect_timeout=1)), timeout=30,
+                 what="redis-server to answer")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def _pings(r: Any) -> bool:
+    import redis
+
+    try:
+        return bool(r.ping())
+    except redis.RedisError:
+        return False
+
+
+@dataclass
+class Postgres:
+    """A PostgreSQL cluster of our own (initdb as the postgres user, trust on loopback), on a free port."""
+
+    dir: Path
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> Postgres:
+        pg = _pg_bin()
+        self.port = self.port or free_port()
+        data = self.dir / "db"
+        if not data.exists():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            shutil.chown(self.dir, "postgres")
+            subprocess.run(["runuser", "-u", "postgres", "--", str(pg / "initdb"), "-D", str(data), "--auth=trust",
+                            "-U", "postgres", "-E", "UTF8"], check=True, capture_output=True, timeout=120)
+        subprocess.run(["runuser", "-u", "postgres", "--", str(pg / "pg_ctl"), "-D", str(data), "-l",
+                        str(self.dir / "postgres.log"), "-w", "-t", "120", "-o",
+                        f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
+                       check=True, capture_output=True, timeout=150)
+        return self
+
+    def stop(self) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", str(_pg_bin() / "pg_ctl"), "-D", str(self.dir / "db"),
+                        "-m", "fast", "-w", "stop"], capture_output=True, timeout=120)
+
+
+def make_pg_dir() -> Path:
+    """A directory PostgreSQL's own user can reach (pytest's tmp dirs are private to root)."""
+    return Path(tempfile.mkdtemp(prefix="bpv-pg-"))
+
+
+@dataclass
+class WorkerProc:
+    """``backprop-viz worker`` in a subprocess (a cluster's training worker), logging to ``log_path``."""
+
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProc:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
+        self.proc = subprocess.Popen([CLI, "worker"], env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
+                                     cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                     preexec_fn=_die_with_parent)
+        log.close()
+        wait_for(lambda: "ready" in self.log() or (self.proc is not None and self.proc.poll() is not None),
+                 timeout=60, what="a worker to be ready")
+        assert self.proc.poll() is None, self.log()
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""

@@ -15,5 +15,5 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz", response_model=Health)
 async def healthz(runs: RunsDep) -> dict[str, Any]:
-    status, reason = runs.health()
+    status, reason = await runs.check()
     return {"status": status, "reason": reason, "runs_active": runs.active(), "version": __version__}

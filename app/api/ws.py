@@ -43,5 +43,9 @@ async def run_stream(ws: WebSocket, run_id: str, settings: SettingsDep, runs: Ru
     if settings.token_for_reads and not token_ok(settings, _read_token(ws)):
         await ws.close(1008, "this server needs an API token for reads: connect with ?token=<token>")
         return
+    since = ws.query_params.get("since", "-1")
+    if not since.lstrip("-").isdigit() or int(since) < -1 or len(since) > 19:
+        await ws.close(1008, "since must be an epoch number (the last one the client has), or -1")
+        return
     session = StreamSession(ws, runs, reader, settings, lambda token: token_ok(settings, token))
-    await session.serve(run_id)
+    await session.serve(run_id, int(since))

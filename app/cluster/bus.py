@@ -19,6 +19,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from ..services.lifecycle import ACTIONS, TRANSITIONS, RunState
 from ..worker.wire import Message
 
@@ -26,6 +29,7 @@ PREFIX = "bpv:"
 HEARTBEAT_TTL = 5  # seconds without a heartbeat before a worker counts as gone
 EVENTS_MAXLEN = 20_000  # entries kept per run stream (a few minutes at full speed)
 COMMANDS_MAXLEN = 10_000
+FINISHED_TTL = 3600  # seconds a finished run's registry entry, events and frame stay in Redis
 
 
 def run_key(run_id: str) -> str:
@@ -52,12 +56,18 @@ def heartbeat_key(worker: str) -> str:
     return f"{PREFIX}worker:{worker}"
 
 
+# a connection the broker closed (it restarted) is tried again on a fresh one (the client's own Retry, with
+# these errors) before the call fails
+RETRY: dict[str, Any] = {"retry_on_error": [RedisConnectionError, RedisTimeoutError]}
+
+
 LIVE = f"{PREFIX}live"
 WORKERS = f"{PREFIX}workers"
 
 TRANSITION = """
--- KEYS: run hash, events stream, live set. ARGV: run id, new state, reason, allowed current states (comma
--- separated), terminal (1/0), now. Returns the state before; an error ILLEGAL <state> / NORUN.
+-- KEYS: run hash, events stream, live set, frame. ARGV: run id, new state, reason, allowed current states
+-- (comma separated), terminal (1/0), now, stream length, seconds a finished run's keys stay. Returns the
+-- state before; an error ILLEGAL <state> / NORUN. A finished run's keys expire (PostgreSQL has it all).
 local cur = redis.call('HGET', KEYS[1], 'state')
 if not cur then return redis.error_reply('NORUN') end
 if cur == ARGV[2] then return cur end
@@ -69,6 +79,9 @@ if ARGV[5] == '1' then redis.call('SREM', KEYS[3], ARGV[1]) else redis.call('SAD
 local epoch = redis.call('HGET', KEYS[1], 'epoch') or '0'
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*', 'k', 'state', 'state', ARGV[2], 'reason', ARGV[3],
            'epoch', epoch)
+if ARGV[5] == '1' then
+  for i = 1, 4 do if i ~= 3 then redis.call('EXPIRE', KEYS[i], ARGV[8]) end end
+end
 return cur
 """
 
@@ -87,9 +100,9 @@ def transition_args(run_id: str, state: RunState, reason: str, allowed: tuple[Ru
     """KEYS and ARGV of TRANSITION: to ``state`` from ``allowed`` (default: the lifecycle's own rule)."""
     if allowed is None:
         allowed = tuple(s for s, targets in TRANSITIONS.items() if state in targets)
-    return ([run_key(run_id), events_key(run_id), LIVE],
+    return ([run_key(run_id), events_key(run_id), LIVE, frame_key(run_id)],
             [run_id, state.value, reason, ",".join(s.value for s in allowed), "1" if state.terminal else "0",
-             now, str(EVENTS_MAXLEN)])
+             now, str(EVENTS_MAXLEN), str(FINISHED_TTL)])
 
 
 def action_states(action: str) -> tuple[RunState, ...]:

@@ -97,19 +97,21 @@ class Node:
         self.settings = settings
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.r: Any = redis.Redis.from_url(settings.broker_url, socket_timeout=10, socket_connect_timeout=5,
-                                           health_check_interval=10)  # (redis-py's types are too loose to help)
+                                           health_check_interval=10, **bus.RETRY)  # (redis-py's types: too loose)
         self.store = PgStorage(settings.database_url, int(settings.snapshot_budget_mb * 2**20))
         self.data = DataService(settings, self.store)
         self.unsaved: dict[str, Unsaved] = {}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.failing: str | None = None
+        self._suspects: set[str] = set()
         self.channel = RedisChannel(self)
         self.host = Worker(self.channel, load_dataset=self._dataset, load_checkpoint=self.store.checkpoint,
                            checkpoint_every=settings.checkpoint_seconds)
 
     # -- running ------------------------------------------------------------------------------------------
     def serve(self) -> None:
+        self._heartbeat()  # present before it says it is ready: a replica can place a run here at once
         threads = [threading.Thread(target=self._beat, name="heartbeat", daemon=True),
                    threading.Thread(target=self._write_loop, name="writer", daemon=True)]
         for t in threads:
@@ -233,11 +235,7 @@ class Node:
         last_scan = 0.0
         while not self.stopping.is_set():
             try:
-                info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "runs": len(self.host.runs)})
-                pipe = self.r.pipeline(transaction=False)
-                pipe.set(bus.heartbeat_key(self.id), info, ex=bus.HEARTBEAT_TTL)
-                pipe.sadd(bus.WORKERS, self.id)
-                pipe.execute()
+                self._heartbeat()
                 if time.monotonic() - last_scan >= self.settings.heartbeat_seconds * 2:
                     last_scan = time.monotonic()
                     self._adopt_orphans()
@@ -246,15 +244,31 @@ class Node:
                 self.broker_failing(e)
             self.stopping.wait(self.settings.heartbeat_seconds)
 
+    def _heartbeat(self) -> None:
+        info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "runs": len(self.host.runs)})
+        pipe = self.r.pipeline(transaction=False)
+        pipe.set(bus.heartbeat_key(self.id), info, ex=bus.HEARTBEAT_TTL)
+        pipe.sadd(bus.WORKERS, self.id)
+        pipe.execute()
+
     def _adopt_orphans(self) -> None:
-        """Claim the live runs whose worker has stopped beating and carry them on here."""
+        """Claim the live runs whose worker has stopped beating (seen at two scans in a row) and carry them
+        on here; let go of a run the registry gives to another worker (this one was taken for dead)."""
+        orphans: set[str] = set()
         for raw in self.r.smembers(bus.LIVE):
             run_id = raw.decode()
             reg = bus.registry_out(self.r.hgetall(bus.run_key(run_id)))
             owner = reg.get("worker", "")
+            if run_id in self.host.runs and owner != self.id:
+                log.warning("worker %s: run %s is now %s's: letting it go", self.id, run_id, owner)
+                self.r.xadd(bus.commands_key(self.id), bus.pack(Message({"t": "drop", "run": run_id})))
+                continue
             if not reg or reg.get("state") not in LIVE_STATES or owner == self.id:
                 continue
             if owner and self.r.exists(bus.heartbeat_key(owner)):
+                continue
+            orphans.add(run_id)
+            if run_id not in self._suspects:  # gone at the last scan too? (not a heartbeat that only lagged)
                 continue
             if not self.r.eval(bus.CLAIM, 1, bus.run_key(run_id), owner, self.id):
                 continue  # another worker was quicker
@@ -264,6 +278,7 @@ class Node:
                       "state": "running" if state in ("running", "queued") else "paused"}
             self.r.xadd(bus.commands_key(self.id), bus.pack(Message(header)), maxlen=bus.COMMANDS_MAXLEN,
                         approximate=True)
+        self._suspects = orphans
 
     def broker_failing(self, e: Exception) -> None:
         if self.failing is None:

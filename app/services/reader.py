@@ -82,7 +82,10 @@ class RunReader:
 
     async def out(self, run_id: str) -> dict[str, Any]:
         run = self._live(run_id)
-        return live_out(run) if run is not None else row_out(await self._row(run_id))
+        if run is not None:
+            return live_out(run)
+        elsewhere = await self.runs.describe(run_id)  # live on another node of a cluster
+        return elsewhere if elsewhere is not None else row_out(await self._row(run_id))
 
     async def page(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         rows, total = await asyncio.to_thread(self.storage.list_runs, limit, offset)
@@ -110,8 +113,10 @@ class RunReader:
     async def history(self, run_id: str) -> list[dict[str, Any]]:
         return [json.loads(p) for p in await self.points(run_id)]
 
-    async def hello_text(self, run_id: str) -> str:
-        return hello_message(await self.out(run_id), await self.meta(run_id), await self.points(run_id))
+    async def hello_text(self, run_id: str, since: int = -1) -> str:
+        """``hello`` of a run; its history holds the epochs after ``since`` (all of them by default)."""
+        points = await self.points(run_id)
+        return hello_message(await self.out(run_id), await self.meta(run_id), points[since + 1:])
 
     async def stored_epochs(self, run_id: str) -> tuple[list[int], int | None]:
         run = self._live(run_id)

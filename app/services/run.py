@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..schemas import RunConfig
+from ..worker.wire import Message
 from .lifecycle import IllegalTransition, RunState, check_action, check_transition
-from .pool import WorkerGone, WorkerLink
+from .pool import WorkerGone
 from .storage import Pending
 
 MAX_STEPS = 100  # steps a paused run may have waiting
@@ -25,6 +26,17 @@ MAX_STEPS = 100  # steps a paused run may have waiting
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Port(Protocol):
+    """The way to a run's worker: a local worker process (``pool.WorkerLink``) or a cluster's worker."""
+
+    alive: bool
+    runs: set[str]
+
+    def send(self, header: dict[str, Any], body: bytes = b"") -> None: ...
+
+    async def request(self, header: dict[str, Any], body: bytes = b"", timeout: float = ...) -> Message: ...
 
 
 class Watcher(Protocol):
@@ -47,7 +59,7 @@ class Run:
     def __init__(self, run_id: str, name: str, config: RunConfig, n_train: int) -> None:
         self.id, self.name, self.config, self.n_train = run_id, name, config, n_train
         self.meta: dict[str, Any] = {}
-        self.link: WorkerLink | None = None
+        self.link: Port | None = None
         self.state = RunState.PAUSED
         self.reason = ""
         self.created_at = self.updated_at = now()
@@ -100,11 +112,18 @@ class Run:
         if state is self.state:
             return
         check_transition(self.state, state)
-        before, self.state, self.reason = self.state, state, reason
-        self.touch()
-        self._want_sent = False
+        before = self.state
+        self.mirror(state, reason)
         if self.hosted and (state is RunState.RUNNING or before is RunState.RUNNING):
             self._send({"t": "run", "running": state is RunState.RUNNING})
+
+    def mirror(self, state: RunState, reason: str = "") -> None:
+        """Take ``state`` as it is (decided elsewhere: a cluster's registry) and tell the watchers."""
+        if state is self.state and reason == self.reason:
+            return
+        self.state, self.reason = state, reason
+        self.touch()
+        self._want_sent = False
         message = self.state_message()
         for w in list(self.watchers):
             w.push_state(message)

@@ -196,6 +196,15 @@ class RunManager:
             raise NotFound(f"no run {run_id!r}")
         return run
 
+    async def follow(self, run_id: str) -> Run | None:
+        """The live run a stream client follows (None: only in storage)."""
+        run = self.runs.get(run_id)
+        return run if run is not None and run.meta else None
+
+    async def describe(self, run_id: str) -> dict[str, Any] | None:
+        """A live run this node does not hold (a cluster's replica answers from the registry); here: None."""
+        return None
+
     async def live(self, run_id: str, action: str) -> Run:
         """The run in memory, for an action; a stored (finished) run refuses it with a 409."""
         run = self.runs.get(run_id)
@@ -311,6 +320,10 @@ class RunManager:
             if run.state in (RunState.RUNNING, RunState.QUEUED):
                 self._release(run)
                 run.become(RunState.PAUSED, reason)
+
+    async def check(self) -> tuple[str, str]:
+        """``/healthz``: ("ok", "") or ("degraded", why)."""
+        return self.health()
 
     def health(self) -> tuple[str, str]:
         """("ok", "") or ("degraded", why)."""

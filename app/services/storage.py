@@ -222,6 +222,11 @@ class Storage:
                 "INSERT INTO runs (id, name, config, meta, state, reason, epoch, created_at, updated_at)"
                 " VALUES (:id, :name, :config, :meta, :state, :reason, :epoch, :created_at, :updated_at)", row)
 
+    def set_meta(self, run_id: str, meta: str) -> None:
+        """The run's meta (JSON text), known once its worker has built it (a cluster)."""
+        with self._lock, failing("store a run's meta"):
+            self._conn.execute("UPDATE runs SET meta=? WHERE id=?", (meta, run_id))
+
     def rename(self, run_id: str, name: str) -> bool:
         """A stored run's new name; False when there is no such run."""
         with self._lock, failing("rename a run"):

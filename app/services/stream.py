@@ -80,6 +80,7 @@ class StreamSession:
         self.event = asyncio.Event()
         self.states: deque[dict[str, Any]] = deque(maxlen=64)
         self.interval = 1.0 / settings.max_frame_rate
+        self.since = -1
         self._timer: asyncio.TimerHandle | None = None
 
     # -- what the run calls (Watcher) ---------------------------------------------------------------------
@@ -105,10 +106,12 @@ class StreamSession:
             await self.ws.send_bytes(data)
 
     # -- the session ----------------------------------------------------------------------------------------
-    async def serve(self, run_id: str) -> None:
-        """Follow the run until either side leaves; close codes per docs/protocol.md."""
+    async def serve(self, run_id: str, since: int = -1) -> None:
+        """Follow the run until either side leaves; close codes per docs/protocol.md. ``since``: the client
+        has every epoch up to this one already (a reconnect): hello's history starts after it."""
+        self.since = since
         try:
-            run = self.runs.runs.get(run_id)
+            run = await self.runs.follow(run_id)
             if run is None:
                 try:
                     await self._hello_stored(run_id)
@@ -134,7 +137,7 @@ class StreamSession:
 
     async def _hello_stored(self, run_id: str) -> None:
         out = await self.reader.out(run_id)
-        await self.raw(await self.reader.hello_text(run_id))
+        await self.raw(await self.reader.hello_text(run_id, self.since))
         frame = await self.reader.latest_frame(run_id)
         if frame:
             await self.binary(frame)
@@ -144,7 +147,7 @@ class StreamSession:
         run.watchers.add(self)
         try:
             sent = len(run.points)
-            await self.raw(hello_message(self.reader.live_out(run), run.meta, run.points[:sent]))
+            await self.raw(hello_message(self.reader.live_out(run), run.meta, run.points[self.since + 1:sent]))
             frame_seq, last_frame = run.frame_seq, time.monotonic()
             if run.frame:  # the newest there is, at once; the send loop asks for a fresher one if it is behind
                 await self.binary(run.frame)
