@@ -138,6 +138,8 @@ class RunPatch(BaseModel):
     probe_index: int | None = Field(None, ge=0)
     parameter: ParameterEdit | None = None
     name: str | None = Field(None, max_length=200)
+    epochs: int | None = Field(None, ge=1, description="a new epoch limit, above the run's epoch; a run that is "
+                               "done or stopped goes on with it (paused again, from its checkpoint)")
 
 
 class StepRequest(BaseModel):

@@ -2,9 +2,10 @@
 
 ``save(trainer)`` captures everything the next updates depend on: the weights and biases, the optimiser's
 state (momentum's velocity), the shuffling generator's state at the start of the current epoch and how many
-mini-batches of it are done, the epoch, η, the probe and the stopping rules. ``restore(trainer, blob)`` puts
-them into a Trainer built from the same config and data; from there it trains bit for bit as the original
-would have. The format is an ``.npz`` archive (arrays, and the scalars as one JSON string): no pickle.
+mini-batches of it are done, the epoch, η and the probe. ``restore(trainer, blob)`` puts them into a Trainer
+built from the same config and data; from there it trains bit for bit as the original would have. The
+stopping rules (epoch limit, target cost) are the new trainer's own: a finished run restored into a trainer
+with a higher limit goes on. The format is an ``.npz`` archive (arrays, and the scalars as one JSON string): no pickle.
 """
 
 from __future__ import annotations
@@ -64,6 +65,5 @@ def restore(trainer: Trainer, blob: bytes) -> None:
         opt._velocity = velocity
     trainer.set_learning_rate(float(scalars["learning_rate"]))
     trainer.set_probe(int(scalars["probe_index"]))
-    trainer.max_epochs, trainer.target_cost = scalars["max_epochs"], scalars["target_cost"]
     trainer.resume_at(int(scalars["epoch"]), int(scalars["batch"]), scalars["rng"])
-    trainer.state, trainer.reason = TrainerState(scalars["state"]), str(scalars["reason"])
+    trainer.state, trainer.reason = TrainerState.RUNNING, ""

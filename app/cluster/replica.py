@@ -27,7 +27,7 @@ from redis.exceptions import RedisError, ResponseError
 from ..config import Settings
 from ..schemas import RunConfig, RunCreate, RunPatch
 from ..services.data import DataService
-from ..services.lifecycle import ACTIONS, IllegalTransition, RunState
+from ..services.lifecycle import ACTIONS, IllegalTransition, RunState, check_action
 from ..services.run import Run, RunError
 from ..services.runs import NotFound, RunManager
 from ..services.storage import Pending, Storage
@@ -270,6 +270,47 @@ class ClusterRuns(RunManager):
             self.command(worker, {"t": "run", "run": run_id, "running": True, "state": "running"})
         view = await self._view(run_id)
         assert view is not None
+        return view
+
+    async def _continue(self, run_id: str, epochs: int) -> Run:
+        """A finished run paused again with a new limit: a worker restores it from its checkpoint in the store."""
+        row = await asyncio.to_thread(self.storage.get_run, run_id)
+        if row is None:
+            raise NotFound(f"no run {run_id!r}")
+        reg = await self._registry(run_id)
+        state = RunState(reg.get("state") or row["state"])
+        check_action("continue", state)
+        last = int(reg.get("epoch") or row["epoch"])
+        if epochs <= last:
+            raise RunError(f"epochs: the run is at epoch {last}; a new limit must be above it", field="epochs")
+        deadline = time.monotonic() + 10  # the worker writes its last checkpoint a moment after the run ends
+        while (saved := await asyncio.to_thread(self.storage.checkpoint, run_id)) is None or saved[0] != last:
+            if time.monotonic() > deadline:
+                raise IllegalTransition(f"cannot continue run {run_id}: it has no checkpoint of its last epoch")
+            await asyncio.sleep(0.1)
+        row = await asyncio.to_thread(self.storage.get_run, run_id) or row
+        cfg = RunConfig.model_validate_json(row["config"]).model_copy(update={"epochs": epochs})
+        dataset = await asyncio.to_thread(self.data.load, cfg)
+        worker = await self._worker_for_new_run()
+        stamp = now()
+        await self._do(self.r.hset(bus.run_key(run_id), mapping={
+            "state": state.value, "reason": row["reason"], "worker": worker, "name": row["name"],
+            "config": cfg.model_dump_json(), "meta": row["meta"], "n_train": str(dataset.n_train),
+            "epoch": str(row["epoch"]), "created_at": row["created_at"], "updated_at": stamp}))
+        for key in (bus.run_key(run_id), bus.events_key(run_id), bus.frame_key(run_id)):
+            await self._do(self.r.persist(key))  # live again: its keys no longer expire
+        await self._transition(run_id, RunState.PAUSED, f"continued to epoch {epochs}", (state,), "continue")
+        answer = await self.request(worker, {"t": "start", "run": run_id, "config": cfg.model_dump(), "resume": True,
+                                             "state": "paused", "reason": f"continued to epoch {epochs}"})
+        if answer.header.get("error"):
+            raise RunError(str(answer.header["error"]))
+        old = self._views.pop(run_id, None)
+        if old is not None and old.task is not None:
+            old.task.cancel()
+        view = await self._view(run_id)
+        assert view is not None
+        if old is not None:
+            view.watchers |= old.watchers
         return view
 
     async def _forget(self, run_id: str) -> None:

@@ -1,9 +1,12 @@
 """A run's lifecycle as an explicit state machine.
 
     queued → running ⇄ paused → done | stopped | diverged | failed | interrupted
+                                 done | stopped → paused  (continue, with a new epoch limit)
 
-``queued`` waits for a training slot (at most ``max_running`` runs train at once). Illegal moves raise
-``IllegalTransition`` naming the current state; the API answers 409 with that message.
+``queued`` waits for a training slot (at most ``max_running`` runs train at once). A run that is done or was
+stopped can go on from its checkpoint with a new epoch limit (PATCH ``epochs``): it is paused again, with its
+history. Illegal moves raise ``IllegalTransition`` naming the current state; the API answers 409 with that
+message.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ TRANSITIONS: dict[RunState, set[RunState]] = {
     RunState.QUEUED: {RunState.RUNNING, RunState.PAUSED, RunState.STOPPED, RunState.INTERRUPTED},
     RunState.RUNNING: {RunState.PAUSED, RunState.QUEUED, *ENDINGS},
     RunState.PAUSED: {RunState.RUNNING, RunState.QUEUED, *ENDINGS},
+    RunState.DONE: {RunState.PAUSED},
+    RunState.STOPPED: {RunState.PAUSED},
 }
 # what each user action needs
 ACTIONS: dict[str, tuple[RunState, ...]] = {
@@ -42,6 +47,7 @@ ACTIONS: dict[str, tuple[RunState, ...]] = {
     "walk": (RunState.PAUSED,),
     "gradcheck": (RunState.PAUSED,),
     "whatif": (RunState.PAUSED,),
+    "continue": (RunState.DONE, RunState.STOPPED),
 }
 VERBS = {"edit": "edit a parameter of", "walk": "walk through a step of", "gradcheck": "check the gradient of",
          "whatif": "nudge a weight of"}  # where "<action> a run" does not read

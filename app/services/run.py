@@ -248,6 +248,10 @@ class Run:
         saved, self._checkpoint = self._checkpoint, None
         return Pending(self.id, row, points, frames, latest, saved)
 
+    def adopt_stored(self, n_points: int, stride: int) -> None:
+        """A run brought back from storage: its first ``n_points`` points are stored already."""
+        self._stored_points, self.stride, self.stride_planned, self.stored = n_points, stride, True, True
+
     def _new_points(self) -> list[str]:
         start = self._stored_points
         self._stored_points = len(self.points)

@@ -26,7 +26,7 @@ from ..schemas import RunConfig, RunCreate, RunPatch
 from ..worker.build import layer_sizes
 from ..worker.wire import Message
 from .data import DataError, DataService
-from .lifecycle import VERBS, IllegalTransition, RunState
+from .lifecycle import VERBS, IllegalTransition, RunState, check_action
 from .persist import Persister
 from .pool import WorkerGone, WorkerLink, WorkerPool
 from .run import Run, RunError
@@ -132,7 +132,7 @@ class RunManager:
         if live >= s.max_running + s.max_queued:
             raise RunError(f"too many live runs ({live}): stop or delete one, or wait for one to finish", status=429)
         run = Run(secrets.token_hex(6), body.name, cfg, dataset.n_train)
-        body_bytes = await asyncio.to_thread(pickle.dumps, dataset, pickle.HIGHEST_PROTOCOL)
+        body_bytes = await asyncio.to_thread(pickle.dumps, {"dataset": dataset}, pickle.HIGHEST_PROTOCOL)
         self.runs[run.id] = run  # before the worker speaks: its first events are for this run
         try:
             link = await self.pool.place(run.id)
@@ -237,10 +237,21 @@ class RunManager:
     async def patch(self, run_id: str, body: RunPatch) -> Run | None:
         """Carry out a PATCH; None when it renamed a run that is only in storage."""
         given = body.model_fields_set
+        if body.epochs is not None and body.epochs > self.settings.max_epochs:
+            raise RunError(f"epochs: {body.epochs} is over the limit of {self.settings.max_epochs}", field="epochs")
         if given <= {"name"} and body.name is not None and run_id not in self.runs:
             if not await asyncio.to_thread(self.storage.rename, run_id, body.name):
                 raise NotFound(f"no run {run_id!r}")
             return None
+        current = self.runs.get(run_id)
+        if body.epochs is not None and (current is None or current.state.terminal):
+            run = await self._continue(run_id, body.epochs)
+            given = given - {"epochs"}
+            if not given - {"name"}:
+                if body.name is not None:
+                    run.name = body.name
+                    run.touch()
+                return run
         run = await self.live(run_id, "edit" if body.parameter is not None else "change")
         if body.parameter is not None:
             run.check("edit")
@@ -257,10 +268,55 @@ class RunManager:
             changes["probe_index"] = body.probe_index
         if body.parameter is not None:
             changes["parameter"] = body.parameter.model_dump()
+        if "epochs" in given and body.epochs is not None:
+            changes["epochs"] = body.epochs
         await run.configure(changes)
         if body.name is not None:
             run.name = body.name
             run.touch()
+        return run
+
+    async def _continue(self, run_id: str, epochs: int) -> Run:
+        """A run that is done or stopped, paused again with a new epoch limit: its trainer restored from its
+        checkpoint in a worker, its history going on where it ended."""
+        row = await asyncio.to_thread(self.storage.get_run, run_id)
+        if row is None:
+            raise NotFound(f"no run {run_id!r}")
+        old = self.runs.get(run_id)
+        state = old.state if old is not None else RunState(row["state"])
+        check_action("continue", state)
+        if epochs <= int(row["epoch"]):
+            raise RunError(f"epochs: the run is at epoch {row['epoch']}; a new limit must be above it", field="epochs")
+        if old is not None and old.dirty:
+            await self.persister.flush()  # what it wrote last (its checkpoint) is in storage first
+        saved = await asyncio.to_thread(self.storage.checkpoint, run_id)
+        if saved is None or saved[0] != int(row["epoch"]):
+            raise IllegalTransition(f"cannot continue run {run_id}: it has no checkpoint of its last epoch")
+        cfg = RunConfig.model_validate_json(row["config"]).model_copy(update={"epochs": epochs})
+        dataset = await asyncio.to_thread(self.data.load, cfg)
+        run = Run(run_id, row["name"], cfg, dataset.n_train)
+        run.meta, run.created_at = json.loads(row["meta"]), row["created_at"]
+        run.state, run.reason = state, row["reason"]
+        run.points = await asyncio.to_thread(self.storage.history_json, run_id)
+        run.ended_at = [0.0] * len(run.points)
+        run.adopt_stored(len(run.points), self.storage.stride(run_id))
+        body = await asyncio.to_thread(pickle.dumps, {"dataset": dataset, "checkpoint": saved}, pickle.HIGHEST_PROTOCOL)
+        if old is not None:
+            old.mirror(state, row["reason"])
+        self.runs[run_id] = run
+        try:
+            run.link = await self.pool.place(run_id)
+            answer = await run.link.request({"t": "start", "run": run_id, "config": cfg.model_dump(),
+                                             "state": "paused", "stride": run.stride}, body)
+        except WorkerGone as e:
+            self.runs.pop(run_id, None)
+            raise RunError(f"could not continue the run: {e}", status=503) from e
+        if answer.header.get("error"):
+            self.runs.pop(run_id, None)
+            raise RunError(str(answer.header["error"]))
+        if old is not None:
+            run.watchers = old.watchers  # its watchers follow it on
+        run.become(RunState.PAUSED, f"continued to epoch {epochs}")
         return run
 
     async def delete(self, run_id: str) -> None:

@@ -202,7 +202,9 @@ class Storage:
 
     def stride(self, run_id: str) -> int:
         """Only epochs that are multiples of this are worth handing to the writer."""
-        return self._strides.get(run_id, (1, 0))[0]
+        with self._lock:
+            known = self._strides.get(run_id)
+            return known[0] if known is not None else self._stride_of(run_id)[0]
 
     def plan_stride(self, run_id: str, frame_bytes: int, epochs: int) -> int:
         """The first stride of a new run: the smallest power of two with which its ``epochs`` + 1 frames of

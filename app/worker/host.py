@@ -280,14 +280,17 @@ class Worker:
             self._ack(h, None, meta=meta(self.runs[run_id].trainer))
             return
         try:
-            if body:
-                dataset = pickle.loads(body)  # noqa: S301 - from the server process that started this worker
+            given = pickle.loads(body) if body else {}  # noqa: S301 - from the server that started this worker
+            if "dataset" in given:
+                dataset = given["dataset"]
             elif self.load_dataset is not None:
                 dataset = self.load_dataset(h["config"])
             else:
                 raise ValueError("the run's data did not come with it")
             trainer = build_trainer(h["config"], dataset)
-            saved = self.load_checkpoint(run_id) if h.get("resume") and self.load_checkpoint else None
+            saved = given.get("checkpoint")
+            if saved is None and h.get("resume") and self.load_checkpoint is not None:
+                saved = self.load_checkpoint(run_id)
             if saved is not None:
                 checkpoint.restore(trainer, saved[1])
         except (ValueError, TypeError, KeyError, OSError) as e:
@@ -314,6 +317,10 @@ class Worker:
                 t.set_learning_rate(h["learning_rate"])
             if "probe_index" in h:
                 t.set_probe(h["probe_index"])
+            if "epochs" in h:
+                if h["epochs"] <= t.epoch:
+                    raise ValueError(f"epochs: the run is at epoch {t.epoch}; a new limit must be above it")
+                t.max_epochs = h["epochs"]
         except ValueError as e:
             return str(e)
         if "speed" in h:

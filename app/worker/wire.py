@@ -5,10 +5,12 @@ header is a JSON object whose ``t`` names the message.
 
 Commands (web process → worker), each about one run (``run``):
 
-    start  {id, run, config, state, stride}  body: the pickled Dataset   → events for epoch 0, then ack
+    start  {id, run, config, state, stride, resume?}  body: a pickled {"dataset", "checkpoint"?}
+                                      → events for epoch 0 (or, from a checkpoint, the frame of where it
+                                        stands), then ack {meta, epoch}
     run    {run, running}                     train continuously (true) or not (false: paused/queued)
     step   {run, unit}                        one epoch or one mini-batch of a run that is not running
-    set    {id, run, learning_rate?, speed?, probe_index?, parameter?}   → ack (error names the field)
+    set    {id, run, learning_rate?, speed?, probe_index?, parameter?, epochs?}   → ack (error names why)
     walk | gradcheck | whatif {id, run, …}  a question about the current weights (``questions.py``)
                                           → ack, its body the answer as JSON (error: why there is none)
     want   {run}                              someone can use a snapshot: send the next one

@@ -140,3 +140,15 @@ def test_no_worker_alive_is_a_clear_503(cluster: Cluster) -> None:
     cluster.heal()
     with a.client() as ha:  # new workers: it serves again
         assert kit.wait_state(ha, kit.create_run(ha, epochs=3)["id"], "done", timeout=120)["epoch"] == 3
+
+
+def test_a_finished_run_continues_on_any_worker_from_its_checkpoint(cluster: Cluster) -> None:
+    a, b = cluster.replicas
+    with a.client() as ha, b.client() as hb:
+        rid = kit.create_run(ha, epochs=15)["id"]
+        kit.wait_state(ha, rid, "done", timeout=120)
+        r = hb.patch(f"/api/runs/{rid}", json={"epochs": 25})
+        assert r.status_code == 200 and r.json()["state"] == "paused", r.text
+        ha.post(f"/api/runs/{rid}/resume")
+        assert kit.wait_state(hb, rid, "done", timeout=120)["epoch"] == 25
+        kit.wait_for(lambda: history(ha, rid) == list(range(26)), timeout=30, what="one history, no gap")
