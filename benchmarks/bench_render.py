@@ -34,7 +34,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
-from e2e_helpers import CHROMIUM, CHROMIUM_ARGS, open_page, settle, start_server, stop_running, stop_server  # noqa: E402
+from e2e_helpers import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    mnist_like_csv,
+    open_page,
+    settle,
+    start_server,
+    stop_running,
+    stop_server,
+)
 
 # performance.now() is coarsened to 0.1 ms here, so each sample times `batch` frames and divides.
 TIMED = """([n, kind, batch]) => {
@@ -65,19 +74,6 @@ RATE = """seconds => new Promise(resolve => {
   };
   requestAnimationFrame(tick);
 })"""
-
-
-def mnist_like_csv(n: int = 200) -> str:
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    lines = [",".join(f"p{k}" for k in range(784)) + ",label"]
-    for r in range(n):
-        c = r % 10
-        img = rng.uniform(0, 0.3, (28, 28))
-        img[c * 2 + 4: c * 2 + 7, 4:24] += 0.7
-        lines.append(",".join(f"{v:.2f}" for v in img.ravel()) + f",{c}")
-    return "\n".join(lines) + "\n"
 
 
 def pct(xs: list[float], q: float) -> float:

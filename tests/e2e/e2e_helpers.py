@@ -23,8 +23,10 @@ CHROMIUM = "/usr/lib/chromium/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
+# The page trains as fast as it goes by default: a long epoch limit keeps a run going until a test pauses it.
+LONG_RUN = "#epochs=100000"
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -85,7 +87,7 @@ def start_server(data_dir: Path, skip: Any = None) -> Server:
         if skip and os.environ.get("CI") != "true":  # in CI (make test installs Chromium) this fails instead
             skip(reason)
         raise RuntimeError(reason)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "BPV_DATA_DIR": str(data_dir)}
     log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - the process owns it until stop_server
     proc = subprocess.Popen(
@@ -139,8 +141,8 @@ class Watch:
         return [e for e in self.console_errors + self.page_errors if not any(i in e for i in ignore)]
 
 
-def open_page(browser: Any, server: Server, *, width: int = 1280, height: int = 800,
-              hash: str = "") -> tuple[Any, Watch]:
+def new_page(browser: Any, *, width: int = 1280, height: int = 800) -> tuple[Any, Watch]:
+    """A page in a fresh context (DPR 1) that records errors and aborts every request leaving 127.0.0.1."""
     ctx = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1)
     page = ctx.new_page()
     watch = Watch()
@@ -170,6 +172,13 @@ def open_page(browser: Any, server: Server, *, width: int = 1280, height: int = 
 
     page.on("request", lambda r: seen(r.url))
     page.on("websocket", lambda ws: seen(ws.url))
+    return page, watch
+
+
+def open_page(browser: Any, server: Server, *, width: int = 1280, height: int = 800,
+              hash: str = "") -> tuple[Any, Watch]:
+    """Our page at `hash`, once the diagram shows a snapshot of the open run."""
+    page, watch = new_page(browser, width=width, height=height)
     page.goto(server.url + "/" + hash)
     wait_drawn(page)
     return page, watch
@@ -199,6 +208,18 @@ def settle(page: Any) -> dict[str, Any]:
         time.sleep(0.4)
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     return page.evaluate("() => window.__bpv.shown()")
+
+
+def mnist_like_csv(n: int = 240, seed: int = 0) -> str:
+    """784 pixel columns and a label 0–9: class c lights up band c of a 28×28 image, plus noise."""
+    rng = np.random.default_rng(seed)
+    lines = [",".join(f"p{k}" for k in range(784)) + ",label"]
+    for r in range(n):
+        c = r % 10
+        img = rng.uniform(0, 0.3, (28, 28))
+        img[c * 2 + 4: c * 2 + 7, 4:24] += 0.7
+        lines.append(",".join(f"{v:.2f}" for v in img.ravel()) + f",{c}")
+    return "\n".join(lines) + "\n"
 
 
 def shot(page: Any, name: str, full_page: bool = False) -> None:
