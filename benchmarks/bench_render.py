@@ -4,15 +4,21 @@ In headless Chromium (the Debian package; software rendering), against a real se
 port, at devicePixelRatio 1 and a 1280×800 window:
 
 1. **Frame time** for 2-4-2-1 (circle), 64-32-10 (digits) and 784-128-64-10 (a 784-column CSV): the page
-   is paused on a trained snapshot and redraws the diagram N times. Each timed frame recomputes every
-   colour (edges, matrix heatmaps, strips, thumbnails — nothing cached) and ends by reading back one pixel
+   is paused on a trained snapshot and redraws the diagram N times. Each timed frame is what the page does
+   for a new snapshot: it recomputes every colour (edges, matrix heatmaps, strips, thumbnails — nothing
+   cached), draws off screen and copies the frame onto the page's canvas (the captions live on a canvas of
+   their own, drawn once per layout, and are not part of it); it ends by reading back one pixel
    (getImageData), which makes the rasteriser finish the paint.
    **Baseline**, measured in the same page and run: an empty frame (clear the canvas, read back one pixel).
    The table gives median and p95 in ms and as a ratio to the baseline's median, which carries from one
    machine to another better than milliseconds do.
 2. **Sustained rate** while a run streams at full speed (speed unlimited): animation frames per second of
-   the page (requestAnimationFrame callbacks), diagram redraws per second and snapshots received per second,
-   over a few seconds of wall time. The baseline is the same page's frame rate while the run is paused.
+   the page (requestAnimationFrame callbacks), diagram redraws per second (the page redraws a new snapshot as
+   the last redraw's measured cost allows, so a big net is redrawn less often than every frame) and snapshot
+   frames received per second (by the page's stream worker; the page decodes only the newest one per
+   frame), over a few seconds of wall time. The baseline is the same page's frame rate while the run is
+   paused. Side by side with TensorFlow Playground, long tasks and ratios to unwatched training:
+   bench_watch.py.
 
 Targets from the issue (ms at DPR 1, for reference, not asserted): ≤ 4, ≤ 20, ≤ 30 per frame; ≥ 30 fps
 sustained for small nets.

@@ -234,15 +234,16 @@ def drag_scrubber(page: Any) -> dict[str, float]:
     return {"fps": (b["frames"] - a["frames"]) / dt, "longest": max(long, default=0.0)}
 
 
-def ours_watched(browser: Any, server: Server, wl: Workload, warm: float, window: float, res: Results,
+def ours_watched(browser: Any, server: Server, app: str, wl: Workload, warm: float, window: float, res: Results,
                  trace: Path | None, rep: int) -> None:
+    """Our page (`app`: "ours", or "before" for an older checkout) watching the workload at full speed."""
     page = open_ours(browser, server, wl)
     try:
         page.click("#play")
         page.wait_for_function("() => window.__bpv.run().epoch >= 1", timeout=60_000)
         time.sleep(warm)
         if trace:
-            browser.start_tracing(page=page, path=str(trace / f"ours-{wl.key}-{rep}.json"),
+            browser.start_tracing(page=page, path=str(trace / f"{app}-{wl.key}-{rep}.json"),
                                   categories=["devtools.timeline", "disabled-by-default-devtools.timeline",
                                               "disabled-by-default-devtools.timeline.frame", "v8.execute",
                                               "blink.user_timing", "disabled-by-default-v8.cpu_profiler"])
@@ -252,21 +253,21 @@ def ours_watched(browser: Any, server: Server, wl: Workload, warm: float, window
         if trace:
             browser.stop_tracing()
         for k, v in s.items():
-            res.add(wl.key, "ours", k, v)
+            res.add(wl.key, app, k, v)
         dt = (v1["t"] - v0["t"]) / 1000
-        res.add(wl.key, "ours", "received", (v1["received"] - v0["received"]) / dt)
-        res.add(wl.key, "ours", "redraws", (v1["redraws"] - v0["redraws"]) / dt)
+        res.add(wl.key, app, "received", (v1["received"] - v0["received"]) / dt)
+        res.add(wl.key, app, "redraws", (v1["redraws"] - v0["redraws"]) / dt)
         for name, a in v1["views"].items():
-            res.add(wl.key, "ours", f"view:{name}", (a["ms"] - v0["views"].get(name, {"ms": 0})["ms"]) / dt)
+            res.add(wl.key, app, f"view:{name}", (a["ms"] - v0["views"].get(name, {"ms": 0})["ms"]) / dt)
         targets = page.evaluate(TARGETS)
         for k in range(4):
             edge = k % 2 == 1
             ms = click_latency(page, targets["edge" if edge else "neuron"],
                                "∂C/∂w of a weight" if edge else "δ of a neuron")
-            res.add(wl.key, "ours", "click_ms", ms)
+            res.add(wl.key, app, "click_ms", ms)
         d = drag_scrubber(page)
-        res.add(wl.key, "ours", "drag_fps", d["fps"])
-        res.add(wl.key, "ours", "drag_longest", d["longest"])
+        res.add(wl.key, app, "drag_fps", d["fps"])
+        res.add(wl.key, app, "drag_longest", d["longest"])
     finally:
         page.context.close()
         stop_running(server)
@@ -358,9 +359,11 @@ def ten_watchers(browser: Any, server: Server, wl: Workload, warm: float, window
         stop_running(server)
 
 
-def learning_time(browser: Any, server: Server, pg_url: str, wl: Workload, res: Results, order: list[str]) -> None:
+def learning_time(browser: Any, servers: dict[str, Server], pg_url: str, wl: Workload, res: Results,
+                  order: list[str]) -> None:
     for app in order:
-        if app == "ours":
+        server = servers.get(app)
+        if server:
             page = open_ours(browser, server, wl)
             args = ["#play", ".cost-readout", "test cost ([\\u2212\\-0-9.e]+)", 60]
         else:
@@ -372,7 +375,8 @@ def learning_time(browser: Any, server: Server, pg_url: str, wl: Workload, res: 
             res.add(wl.key, app, "learn_s", page.evaluate(LEARN, args))
         finally:
             page.context.close()
-            stop_running(server)
+            if server:
+                stop_running(server)
 
 
 def start_playground() -> tuple[subprocess.Popen[bytes], str]:
@@ -411,39 +415,38 @@ def report(res: Results, wls: list[Workload], reps: int, loads: list[tuple[float
     print(f"\nmedian (min–max) of {reps} repetition(s); load average during the run: "
           + ", ".join(f"{a:.2f}" for a, _, _ in loads))
     for wl in wls:
+        g = lambda app, what, key=wl.key: res.get(key, app, what)  # noqa: E731
         print(f"\n== {wl.title} ==")
         print(f"{'':<12}{'epochs/s watched':>22}{'unwatched':>18}{'fps':>16}{'long tasks/10 s':>18}"
               f"{'longest ms':>18}")
-        for app in ("ours", "Playground", "ours×10"):
-            g = lambda what, app=app, key=wl.key: res.get(key, app, what)  # noqa: E731
-            if not g("epochs"):
-                continue
-            name = "ours, 10 w." if app == "ours×10" else app
-            print(f"{name:<12}{cell(g('epochs')):>22}{cell(g('unwatched')):>18}{cell(g('fps'), '{:.1f}'):>16}"
-                  f"{cell(g('long10'), '{:.1f}'):>18}{cell(g('longest')):>18}")
-        ours = res.get(wl.key, "ours", "epochs")
-        unw = res.get(wl.key, "ours", "unwatched")
-        line = f"  ours watched/unwatched {ratio(ours, unw)}"
-        if res.get(wl.key, "ours×10", "epochs"):
-            line += f" · 10 watchers/unwatched {ratio(res.get(wl.key, 'ours×10', 'epochs'), unw)}"
-        if res.get(wl.key, "Playground", "epochs"):
-            pg = res.get(wl.key, "Playground", "epochs")
-            line += (f" · ours/Playground watched epochs/s {ratio(ours, pg)}, fps "
-                     f"{ratio(res.get(wl.key, 'ours', 'fps'), res.get(wl.key, 'Playground', 'fps'))}")
+        for app, name in (("ours", "ours"), ("before", "before"), ("Playground", "Playground"),
+                          ("ours×10", "ours, 10 w.")):
+            if g(app, "epochs"):
+                print(f"{name:<12}{cell(g(app, 'epochs')):>22}{cell(g(app, 'unwatched')):>18}"
+                      f"{cell(g(app, 'fps'), '{:.1f}'):>16}{cell(g(app, 'long10'), '{:.1f}'):>18}"
+                      f"{cell(g(app, 'longest')):>18}")
+        line = f"  ours watched/unwatched {ratio(g('ours', 'epochs'), g('ours', 'unwatched'))}"
+        if g("ours×10", "epochs"):
+            line += f" · 10 watchers/unwatched {ratio(g('ours×10', 'epochs'), g('ours', 'unwatched'))}"
+        for other in ("Playground", "before"):
+            if g(other, "epochs"):
+                line += (f" · ours/{other}: epochs/s {ratio(g('ours', 'epochs'), g(other, 'epochs'))}, "
+                         f"fps {ratio(g('ours', 'fps'), g(other, 'fps'))}")
         print(line)
         views = sorted(((k[5:], statistics.median(v)) for (w, a, k), v in res.rows.items()
                         if w == wl.key and a == "ours" and k.startswith("view:")), key=lambda kv: -kv[1])
-        print(f"  ours: {cell(res.get(wl.key, 'ours', 'received'))} snapshots/s received, "
-              f"{cell(res.get(wl.key, 'ours', 'redraws'))} diagram redraws/s; main thread ms/s by view: "
-              + ", ".join(f"{k} {v:.0f}" for k, v in views[:5]))
-        print(f"  ours while streaming: inspector shown {cell(res.get(wl.key, 'ours', 'click_ms'))} ms after the "
-              f"click; scrubber drag {cell(res.get(wl.key, 'ours', 'drag_fps'), '{:.1f}')} fps, longest task "
-              f"{cell(res.get(wl.key, 'ours', 'drag_longest'))} ms")
-    d = wls[0]
-    ours_s = res.get(d.key, "ours", "learn_s")
-    pg_s = res.get(d.key, "Playground", "learn_s")
-    print(f"\nlearning time on the defaults (play → test loss < 0.05 on screen): ours {cell(ours_s, '{:.2f}')} s, "
-          f"Playground {cell(pg_s, '{:.2f}')} s, Playground/ours {ratio(pg_s, ours_s)}")
+        print(f"  ours: {cell(g('ours', 'received'))} snapshots/s received, {cell(g('ours', 'redraws'))} diagram "
+              "redraws/s; main thread ms/s by view: " + ", ".join(f"{k} {v:.0f}" for k, v in views[:5]))
+        for app in ("ours", "before"):
+            if g(app, "click_ms"):
+                print(f"  {app} while streaming: inspector shown {cell(g(app, 'click_ms'))} ms after the click; "
+                      f"scrubber drag {cell(g(app, 'drag_fps'), '{:.1f}')} fps, longest task "
+                      f"{cell(g(app, 'drag_longest'))} ms")
+    key = wls[0].key
+    learn = {app: res.get(key, app, "learn_s") for app in ("ours", "before", "Playground")}
+    print("\nlearning time on the defaults (play → test loss < 0.05 on screen): "
+          + ", ".join(f"{app} {cell(v, '{:.2f}')} s" for app, v in learn.items() if v)
+          + f"; Playground/ours {ratio(learn['Playground'], learn['ours'])}")
 
 
 def main() -> None:
@@ -452,6 +455,9 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=None, help="repetitions (default 3, --quick 1)")
     ap.add_argument("--only", default="", help="comma-separated workload keys: defaults,spiral,digits,784")
     ap.add_argument("--trace", type=Path, default=None, help="save Chromium traces of our watched windows here")
+    ap.add_argument("--before", type=Path, default=None,
+                    help="another tree of this project (e.g. `git archive HEAD~5 | tar -x -C /tmp/old`) whose page to "
+                         "measure beside ours")
     args = ap.parse_args()
     reps = args.reps or (1 if args.quick else 3)
     window, warm = (4.0, 1.5) if args.quick else (8.0, 2.0)
@@ -465,24 +471,32 @@ def main() -> None:
     pg_proc, pg_url = start_playground()
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         server = start_server(Path(tmp))
+        servers = {"ours": server}
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
-            csv_name = server.upload_csv(mnist_like_csv(1000), name="bench784")["name"]
-            wls = workloads(csv_name)
-            if args.only:
-                keep = set(args.only.split(","))
-                wls = [w for w in wls if w.key in keep]
-            print(f"ours: {server.url} · Playground: {pg_url} · {reps} repetition(s), {warm:g} s warm-up, "
+            if args.before:
+                (Path(tmp) / "before").mkdir()
+                servers["before"] = start_server(Path(tmp) / "before", root=args.before.resolve())
+            csv = mnist_like_csv(1000)
+            keep = set(args.only.split(",")) if args.only else None
+            # each server names the uploaded CSV itself: one list of workloads per server
+            wls_of = {app: [w for w in workloads(srv.upload_csv(csv, name="bench784")["name"])
+                            if keep is None or w.key in keep] for app, srv in servers.items()}
+            wls = wls_of["ours"]
+            before = f" · before: {args.before}" if args.before else ""
+            print(f"ours: {server.url}{before} · Playground: {pg_url} · {reps} repetition(s), {warm:g} s warm-up, "
                   f"{window:g} s windows · load average {loads[0][0]:.2f}", flush=True)
             for rep in range(reps):
-                for wl in wls:
-                    steps = ["watched", "unwatched"] + (["playground"] if wl.playground else [])
+                for k, wl in enumerate(wls):
+                    steps = (["watched", "unwatched"] + (["before"] if args.before else [])
+                             + (["playground"] if wl.playground else []))
                     if rep % 2:
                         steps.reverse()
                     for step in steps:
                         print(f"  rep {rep + 1}: {wl.key} {step}", flush=True)
-                        if step == "watched":
-                            ours_watched(browser, server, wl, warm, window, res, args.trace, rep)
+                        if step in ("watched", "before"):
+                            app = "ours" if step == "watched" else "before"
+                            ours_watched(browser, servers[app], app, wls_of[app][k], warm, window, res, args.trace, rep)
                         elif step == "unwatched":
                             ours_unwatched(server, wl, warm, window, res)
                         else:
@@ -490,12 +504,13 @@ def main() -> None:
                 if wls[0].key == "defaults":
                     print(f"  rep {rep + 1}: defaults, 10 watchers and learning time", flush=True)
                     ten_watchers(browser, server, wls[0], warm, window, res)
-                    learning_time(browser, server, pg_url, wls[0], res,
-                                  ["ours", "Playground"] if rep % 2 == 0 else ["Playground", "ours"])
+                    order = [*servers, "Playground"]
+                    learning_time(browser, servers, pg_url, wls[0], res, order if rep % 2 == 0 else order[::-1])
                 loads.append(os.getloadavg())
         finally:
             browser.close()
-            stop_server(server)
+            for srv in servers.values():
+                stop_server(srv)
             pg_proc.terminate()
             pg_proc.wait(5)
     report(res, wls, reps, loads)

@@ -125,6 +125,11 @@ Object.defineProperty(window, "__bpv", {
       const t = snap && snap.tensors[name];
       return t ? t.data[index] : null;
     },
+    /** One column of the history as a plain array (null where missing): "epoch", "train_cost", … */
+    historyColumn: (name) => {
+      const h = store.state.history;
+      return h ? Array.from(h.column(name), (v) => (Number.isNaN(v) ? null : v)) : [];
+    },
     counters: () => ({ snapshots: store.state.received, frames: network.debug() ? network.debug().frames : 0 }),
     /** Main-thread ms per view since the page opened (Plotly's own tasks under "charts (Plotly)"). */
     viewTimes: () => JSON.parse(JSON.stringify({ ...viewTimes, "charts (Plotly)": charts.stats() })),

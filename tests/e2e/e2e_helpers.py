@@ -80,9 +80,10 @@ class Server:
             return json.loads(r.read())
 
 
-def start_server(data_dir: Path, skip: Any = None) -> Server:
-    """uvicorn app.main:create_app on a free loopback port with BPV_DATA_DIR=data_dir, once /healthz answers."""
-    if not (ROOT / "app" / "main.py").exists() or not Path(CHROMIUM).exists():
+def start_server(data_dir: Path, skip: Any = None, root: Path = ROOT) -> Server:
+    """uvicorn app.main:create_app on a free loopback port with BPV_DATA_DIR=data_dir, once /healthz answers.
+    `root`: the checkout to serve (another one than this, e.g. to measure an older page beside this one)."""
+    if not (root / "app" / "main.py").exists() or not Path(CHROMIUM).exists():
         reason = "app/main.py is not there yet" if Path(CHROMIUM).exists() else f"no Chromium at {CHROMIUM}"
         if skip and os.environ.get("CI") != "true":  # in CI (make test installs Chromium) this fails instead
             skip(reason)
@@ -93,7 +94,7 @@ def start_server(data_dir: Path, skip: Any = None) -> Server:
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
          "--port", str(port), "--ws-per-message-deflate", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     log.close()
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -208,6 +209,14 @@ def settle(page: Any) -> dict[str, Any]:
         time.sleep(0.4)
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     return page.evaluate("() => window.__bpv.shown()")
+
+
+def wait_curves(page: Any, timeout: float = 30_000) -> None:
+    """Until both charts end at the run's current epoch (they follow at most 10 times a second)."""
+    page.wait_for_function("() => ['.cost-chart', '.norm-chart'].every(sel => {"
+                           " const d = document.querySelector(sel).data, e = window.__bpv.run().epoch;"
+                           " return d && d.length && d[0].x.length && d[0].x[d[0].x.length - 1] === e; })",
+                           timeout=timeout)
 
 
 def mnist_like_csv(n: int = 240, seed: int = 0) -> str:

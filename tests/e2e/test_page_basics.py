@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from e2e_helpers import LONG_RUN, open_page, settle, shot, wait_drawn, wait_state
+from e2e_helpers import LONG_RUN, open_page, settle, shot, wait_curves, wait_drawn, wait_state
 
 
 def test_loads_with_playground_defaults_and_no_errors(page, server):
@@ -21,7 +21,7 @@ def test_loads_with_playground_defaults_and_no_errors(page, server):
     assert run["state"] == "paused" and run["epoch"] == 0
     p.wait_for_function("() => document.querySelector('.cost-chart .main-svg') !== null")  # Plotly loaded
     p.wait_for_function("() => document.querySelector('canvas.plane').width > 0")
-    time.sleep(0.5)
+    wait_curves(p)
     shot(p, "01-initial.png")
     assert watch.errors() == []
     assert watch.foreign_requests == []
@@ -123,11 +123,8 @@ def test_phone_width(browser, server):
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= 391, sel
         p.click("#play")
         wait_state(p, "paused")
-        # the curves catch up within their adaptive update interval (≤ 2 s): picture them caught up
-        p.wait_for_function("() => { const d = document.querySelector('.cost-chart').data;"
-                            " return d && d[0].x.length && d[0].x[d[0].x.length - 1] === window.__bpv.run().epoch; }",
-                            timeout=15_000)
-        time.sleep(0.5)
+        settle(p)
+        wait_curves(p)  # picture the curves caught up
         shot(p, "05-phone.png", full_page=True)
         assert watch.errors() == []
     finally:

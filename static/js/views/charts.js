@@ -6,20 +6,20 @@
 //   Plotly takes at most BUDGET of the main thread: the pause between updates grows with what they cost;
 // - the two charts are updated in separate tasks, each posted from an animation frame so that it runs right
 //   after that frame is drawn and the next frame has the most time left;
-// - a chart out of view is updated every 2 s only;
+// - a chart out of view is updated every 2 s only while the run trains;
 // - a trace holds about CAP points at most: every s-th epoch (s a power of two, doubled and the chart rebuilt
 //   when the trace would pass CAP) plus the newest epoch of each update, so a run of 100 000 epochs costs
 //   what a run of 1 000 does.
 
 import { fmt, fmtPct, setText } from "../format.js";
 import { Pacer } from "../pace.js";
-import { shownSnapshot } from "../state.js";
+import { isRunning, shownSnapshot } from "../state.js";
 
 const PLOTLY_URL = "/static/vendor/plotly.min.js";
 const CAP = 1000; // points per trace
 const MIN_INTERVAL = 100; // ms between updates of one chart (≤ 10 Hz)
 const HIDDEN_INTERVAL = 2000; // ms between updates of a chart out of view
-const BUDGET = 0.1; // share of the main thread the charts may take: the diagram comes first
+const BUDGET = 0.06; // share of the main thread the charts may take: the diagram comes first
 const LAYER_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79"];
 const OVERLAY_COLORS = ["#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79"];
 const CONFIG = { displayModeBar: false, responsive: true };
@@ -280,7 +280,7 @@ export function mountCharts(root, actions) {
       // the chart whose turn it is: due (its own interval passed) and with something to do, oldest first
       let soonest = Infinity;
       for (const c of [...charts].sort((a, b) => a.at - b.at)) {
-        const due = c.at + (c.visible ? MIN_INTERVAL : HIDDEN_INTERVAL);
+        const due = c.at + (c.visible || !isRunning(s) ? MIN_INTERVAL : HIDDEN_INTERVAL);
         if (!stale(c, s)) continue;
         if (due > now) {
           soonest = Math.min(soonest, due);

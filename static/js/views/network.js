@@ -139,6 +139,15 @@ export function mountNetwork(root, actions) {
     tip.style.top = `${Math.max(0, y)}px`;
   }
 
+  /** One frame of the diagram: drawn off screen, then copied onto the page's canvas. */
+  function paint(snap, opts) {
+    backCtx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    renderer.draw(backCtx, layout, snap, opts);
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    ctx.drawImage(back, 0, 0);
+  }
+
   /** The legends' numbers: at once when the colouring changed, else at most every LABELS_MS. */
   function legends() {
     const g = renderer.legend;
@@ -201,13 +210,7 @@ export function mountNetwork(root, actions) {
       }
       drawnScene = scene;
       drawnSnap = serial;
-      pacer.measure(() => {
-        backCtx.setTransform(dpr, 0, 0, dpr, 0, 0);
-        renderer.draw(backCtx, layout, usable, opts);
-        ctx.setTransform(1, 0, 0, 1, 0, 0);
-        ctx.clearRect(0, 0, canvas.width, canvas.height);
-        ctx.drawImage(back, 0, 0);
-      });
+      pacer.measure(() => paint(usable, opts));
       frames++;
       if ($(root, ".edge-color").value !== s.view.edgeColor) $(root, ".edge-color").value = s.view.edgeColor;
       if ($(root, ".delta-mode").value !== s.view.deltaMode) $(root, ".delta-mode").value = s.view.deltaMode;
@@ -231,15 +234,13 @@ export function mountNetwork(root, actions) {
       const matrices = layout.gaps.filter((g) => g.matrix).map((g) => ({ l: g.l, x0: g.x0, y0: g.y0, x1: g.x1, y1: g.y1, rows: g.rows, cols: g.cols }));
       return { canvas: { left: r.left, top: r.top, width: cssW, height: cssH, dpr }, edges, neurons, matrices, frames, legend: { ...renderer.legend } };
     },
-    /** Draw one full frame with every cache recomputed (benchmark). */
+    /** Draw one full frame as a new snapshot is drawn, every colour recomputed (benchmark). */
     benchFrame() {
       const snap = shownSnapshot(state);
-      renderer.prepare(snap, { sizes: state.layerSizes, activations: state.activations, edgeColor: state.view.edgeColor, deltaMode: state.view.deltaMode }, true);
-      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-      renderer.draw(ctx, layout, snap, {
-        sizes: state.layerSizes, activations: state.activations, edgeColor: state.view.edgeColor,
-        deltaMode: state.view.deltaMode, selection: null, hover: null, dpr, extent: state.grid ? state.grid.extent : null,
-      });
+      const opts = { sizes: state.layerSizes, activations: state.activations, edgeColor: state.view.edgeColor,
+        deltaMode: state.view.deltaMode, selection: null, hover: null, dpr, extent: state.grid ? state.grid.extent : null };
+      renderer.prepare(snap, opts, true);
+      paint(snap, opts);
       return ctx.getImageData(0, 0, 1, 1).data[3];
     },
     benchEmpty() {
