@@ -1,5 +1,6 @@
 // Wires the page: one store, the views (each with an idempotent update(state)), one frame loop that
-// calls them at most once per animation frame, keyboard shortcuts, and the first run.
+// calls them at most once per animation frame, keyboard shortcuts, and the first run. Each frame first
+// decodes the newest snapshot that arrived (if any) and lets the stream hand over what came since.
 
 import { createActions } from "./actions.js";
 import { api } from "./api.js";
