@@ -4,15 +4,21 @@ In headless Chromium (the Debian package; software rendering), against a real se
 port, at devicePixelRatio 1 and a 1280×800 window:
 
 1. **Frame time** for 2-4-2-1 (circle), 64-32-10 (digits) and 784-128-64-10 (a 784-column CSV): the page
-   is paused on a trained snapshot and redraws the diagram N times. Each timed frame recomputes every
-   colour (edges, matrix heatmaps, strips, thumbnails — nothing cached) and ends by reading back one pixel
+   is paused on a trained snapshot and redraws the diagram N times. Each timed frame is what the page does
+   for a new snapshot: it recomputes every colour (edges, matrix heatmaps, strips, thumbnails — nothing
+   cached), draws off screen and copies the frame onto the page's canvas (the captions live on a canvas of
+   their own, drawn once per layout, and are not part of it); it ends by reading back one pixel
    (getImageData), which makes the rasteriser finish the paint.
    **Baseline**, measured in the same page and run: an empty frame (clear the canvas, read back one pixel).
    The table gives median and p95 in ms and as a ratio to the baseline's median, which carries from one
    machine to another better than milliseconds do.
 2. **Sustained rate** while a run streams at full speed (speed unlimited): animation frames per second of
-   the page (requestAnimationFrame callbacks), diagram redraws per second and snapshots received per second,
-   over a few seconds of wall time. The baseline is the same page's frame rate while the run is paused.
+   the page (requestAnimationFrame callbacks), diagram redraws per second (the page redraws a new snapshot as
+   the last redraw's measured cost allows, so a big net is redrawn less often than every frame) and snapshot
+   frames received per second (by the page's stream worker; the page decodes only the newest one per
+   frame), over a few seconds of wall time. The baseline is the same page's frame rate while the run is
+   paused. Side by side with TensorFlow Playground, long tasks and ratios to unwatched training:
+   bench_watch.py.
 
 Targets from the issue (ms at DPR 1, for reference, not asserted): ≤ 4, ≤ 20, ≤ 30 per frame; ≥ 30 fps
 sustained for small nets.
@@ -33,8 +39,18 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+sys.path.insert(0, str(ROOT))  # tests.support, which e2e_helpers builds on
 
-from e2e_helpers import CHROMIUM, CHROMIUM_ARGS, open_page, settle, start_server, stop_running, stop_server  # noqa: E402
+from e2e_helpers import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    mnist_like_csv,
+    open_page,
+    settle,
+    start_server,
+    stop_running,
+    stop_server,
+)
 
 # performance.now() is coarsened to 0.1 ms here, so each sample times `batch` frames and divides.
 TIMED = """([n, kind, batch]) => {
@@ -65,19 +81,6 @@ RATE = """seconds => new Promise(resolve => {
   };
   requestAnimationFrame(tick);
 })"""
-
-
-def mnist_like_csv(n: int = 200) -> str:
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    lines = [",".join(f"p{k}" for k in range(784)) + ",label"]
-    for r in range(n):
-        c = r % 10
-        img = rng.uniform(0, 0.3, (28, 28))
-        img[c * 2 + 4: c * 2 + 7, 4:24] += 0.7
-        lines.append(",".join(f"{v:.2f}" for v in img.ravel()) + f",{c}")
-    return "\n".join(lines) + "\n"
 
 
 def pct(xs: list[float], q: float) -> float:

@@ -98,6 +98,7 @@ class Server:
     port: int = 0
     factory: str = "app.main:create_app"
     expect_errors: bool = False  # the test expects errors in the log (a run made to raise …)
+    root: Path = ROOT  # the checkout to serve (a benchmark may serve an older one beside this one)
     proc: subprocess.Popen[bytes] | None = None
     _log_offset: int = 0
 
@@ -122,7 +123,7 @@ class Server:
                "--port", str(self.port), "--ws-per-message-deflate", "false", "--ws-max-size", "1048576"]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(cmd, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True, preexec_fn=_die_with_parent)
         log.close()
         deadline = time.monotonic() + timeout

@@ -71,7 +71,7 @@ export function createActions(store, { requestFrame }) {
     stopReplay();
     if (stream) stream.close();
     const patch = {
-      run, layerSizes: run.layer_sizes, activations: run.activations, grid: null, history: [], live: null, scrub: null,
+      run, layerSizes: run.layer_sizes, activations: run.activations, grid: null, history: null, incoming: null, live: null, scrub: null,
       following: true, timeline: { epochs: [], index: -1, loading: false }, data: null, selection: null,
     };
     if (adoptConfig) patch.config = pageConfig(run.config);
@@ -147,6 +147,8 @@ export function createActions(store, { requestFrame }) {
 
   const actions = {
     requestFrame,
+    /** The frame loop drew: the stream may hand over what arrived since. */
+    frameDone: () => stream && stream.frameDone(),
     message,
     dismiss,
     refreshRuns,

@@ -48,20 +48,33 @@ export function maxAbs(data) {
   return m;
 }
 
-/** Fill `out` (Uint32Array of pixels) with the scale's colours of `data` on [−max, max]. */
+const FINE = 32768; // steps per sign of the pixel table: sqrt(1/FINE) is well below one colour step
+
+/** The scale's colour for every t = q / FINE − 1, q = 0 … 2·FINE (built once per scale, 256 KB). */
+function pixelTable(scale) {
+  if (!scale.fine) {
+    const table = new Uint32Array(2 * FINE + 1);
+    for (let q = 0; q <= 2 * FINE; q++) table[q] = scale.u32[lutIndex(q / FINE - 1, 1, scale.sqrt)];
+    scale.fine = table;
+  }
+  return scale.fine;
+}
+
+/**
+ * Fill `out` (Uint32Array of pixels) with the scale's colours of `data` on [−max, max]: one table look-up
+ * per value (no square root, no rounding call), NaN grey.
+ */
 export function mapToPixels(data, max, scale, out, alpha = 255) {
-  const lut = scale.u32;
-  const s = max > 0 ? 1 / max : 0;
+  const lut = pixelTable(scale);
+  const top = 2 * FINE;
+  const s = max > 0 ? FINE / max : 0;
+  const grey = scale.u32[128];
   const a = (alpha & 255) << 24;
   const keepAlpha = alpha === 255;
-  const sqrt = scale.sqrt;
   for (let i = 0; i < data.length; i++) {
-    let t = data[i] * s;
-    if (sqrt) t = t < 0 ? -Math.sqrt(-t) : Math.sqrt(t);
-    let k = Math.round(t * 127.5 + 127.5);
-    if (!(k >= 0)) k = k < 0 ? 0 : 128; // NaN → grey
-    else if (k > 255) k = 255;
-    out[i] = keepAlpha ? lut[k] : (lut[k] & 0x00ffffff) | a;
+    const q = data[i] * s + (FINE + 0.5);
+    const c = q >= 0 ? (q < top ? lut[q | 0] : lut[top]) : q < 0 ? lut[0] : grey;
+    out[i] = keepAlpha ? c : (c & 0x00ffffff) | a;
   }
   return out;
 }

@@ -1,9 +1,11 @@
 // Wires the page: one store, the views (each with an idempotent update(state)), one frame loop that
-// calls them at most once per animation frame, keyboard shortcuts, and the first run.
+// calls them at most once per animation frame, keyboard shortcuts, and the first run. Each frame first
+// decodes the newest snapshot that arrived (if any) and lets the stream hand over what came since.
 
 import { createActions } from "./actions.js";
 import { api } from "./api.js";
 import { readHash } from "./hash.js";
+import { takeIncoming } from "./socket.js";
 import { createStore, shownSnapshot } from "./state.js";
 import { mountCharts } from "./views/charts.js";
 import { mountControls } from "./views/controls.js";
@@ -23,13 +25,25 @@ const LABELS = {
 const store = createStore();
 let frame = 0;
 let views = [];
+// Main-thread time spent in each view's update (ms, calls, longest), for the benchmarks' attribution.
+const viewTimes = Object.create(null);
 const requestFrame = () => {
   if (!frame) frame = requestAnimationFrame(render);
 };
 function render() {
   frame = 0;
+  takeIncoming(store);
+  actions.frameDone();
   const s = store.state;
-  for (const v of views) v.update(s);
+  for (const [name, view] of views) {
+    const t0 = performance.now();
+    view.update(s);
+    const ms = performance.now() - t0;
+    const a = viewTimes[name] || (viewTimes[name] = { ms: 0, calls: 0, longest: 0 });
+    a.ms += ms;
+    a.calls++;
+    if (ms > a.longest) a.longest = ms;
+  }
 }
 store.subscribe(requestFrame);
 
@@ -37,16 +51,17 @@ const actions = createActions(store, { requestFrame });
 const byId = (id) => document.getElementById(id);
 const network = mountNetwork(byId("network-panel"), actions);
 const dataView = mountData(byId("data-panel"), actions);
+const charts = mountCharts(byId("charts-panel"), actions);
 views = [
-  mountControls(document.body, actions),
-  mountLayers(byId("layer-editor"), actions),
-  network,
-  mountInspector(byId("inspector"), actions),
-  mountTimeline(byId("timeline"), actions),
-  dataView,
-  mountCharts(byId("charts-panel"), actions),
-  mountRuns(byId("runs-panel"), actions),
-  mountMessages(byId("messages"), actions),
+  ["controls", mountControls(document.body, actions)],
+  ["layers", mountLayers(byId("layer-editor"), actions)],
+  ["network", network],
+  ["inspector", mountInspector(byId("inspector"), actions)],
+  ["timeline", mountTimeline(byId("timeline"), actions)],
+  ["data", dataView],
+  ["charts", charts],
+  ["runs", mountRuns(byId("runs-panel"), actions)],
+  ["messages", mountMessages(byId("messages"), actions)],
 ];
 
 // Follow-up work when the open run changes state (the runs list, the stored epochs), and a fresh list of
@@ -95,7 +110,15 @@ Object.defineProperty(window, "__bpv", {
     run: () => (store.state.run ? { ...store.state.run } : null),
     dataPoint: (k) => dataView.debugPoint(k),
     replaying: () => store.state.replaying,
-    historyLength: () => store.state.history.length,
+    historyLength: () => (store.state.history ? store.state.history.length : 0),
+    /** The epochs the page holds: their count, the first and last, and whether each is one after the other. */
+    historyEpochs: () => {
+      const h = store.state.history;
+      const e = h ? h.column("epoch") : [];
+      let consecutive = true;
+      for (let k = 1; k < e.length; k++) if (e[k] !== e[k - 1] + 1) consecutive = false;
+      return { length: e.length, first: e.length ? e[0] : null, last: e.length ? e[e.length - 1] : null, consecutive };
+    },
     view: () => ({ ...store.state.view, following: store.state.following }),
     /** Sample the value of a tensor element of the shown snapshot. */
     value: (name, index) => {
@@ -103,7 +126,14 @@ Object.defineProperty(window, "__bpv", {
       const t = snap && snap.tensors[name];
       return t ? t.data[index] : null;
     },
-    counters: () => ({ snapshots: store.state.rev.live || 0, frames: network.debug() ? network.debug().frames : 0 }),
+    /** One column of the history as a plain array (null where missing): "epoch", "train_cost", … */
+    historyColumn: (name) => {
+      const h = store.state.history;
+      return h ? Array.from(h.column(name), (v) => (Number.isNaN(v) ? null : v)) : [];
+    },
+    counters: () => ({ snapshots: store.state.received, frames: network.debug() ? network.debug().frames : 0 }),
+    /** Main-thread ms per view since the page opened (Plotly's own tasks under "charts (Plotly)"). */
+    viewTimes: () => JSON.parse(JSON.stringify({ ...viewTimes, "charts (Plotly)": charts.stats() })),
     benchFrame: () => network.benchFrame(),
     benchEmpty: () => network.benchEmpty(),
     benchReference: () => network.benchReference(),

@@ -1,14 +1,23 @@
 // The run stream (docs/protocol.md): decodes hello / metrics / state / error messages and binary
 // snapshots, and feeds the store. Views never import this module.
+//
+// The socket itself lives in a worker (stream_worker.js) that hands over at most one batch per animation
+// frame. A snapshot costs nothing when it arrives: the newest frame waits in `state.incoming` and is decoded
+// by takeIncoming() at the start of the next animation frame, so a server that sends more snapshots than
+// the page draws never makes it decode one it will not show. Metrics are appended to the columnar history
+// (every epoch is kept).
 
+import { History } from "./history.js";
 import { withMessage } from "./state.js";
 
 const decoder = new TextDecoder();
+let serial = 0;
 
 /**
  * Decode a binary snapshot frame into Float32Array views over `buffer` (no copies):
  * [uint32 LE H][H bytes JSON header][padding to a multiple of 4][data].
- * Returns the header's scalars plus `tensors`: name → {data: Float32Array, shape}.
+ * Returns the header's scalars plus `tensors`: name → {data: Float32Array, shape}, and `serial`, a number
+ * no other decoded snapshot has (views compare it to tell whether what they draw has changed).
  */
 export function decodeSnapshot(buffer) {
   const view = new DataView(buffer);
@@ -25,7 +34,28 @@ export function decodeSnapshot(buffer) {
     }
   }
   const { tensors: _specs, type: _type, ...scalars } = header;
-  return { ...scalars, tensors, bytes: buffer.byteLength };
+  return { ...scalars, tensors, bytes: buffer.byteLength, serial: ++serial };
+}
+
+/**
+ * Decode the newest snapshot that arrived since the last frame into `state.live` (called by the frame loop,
+ * before the views; the write does not ask for another frame).
+ */
+export function takeIncoming(store) {
+  const s = store.state;
+  const buffer = s.incoming;
+  if (!buffer) return;
+  s.incoming = null;
+  let snap;
+  try {
+    snap = decodeSnapshot(buffer);
+  } catch (err) {
+    store.set({ messages: withMessage(s.messages, "error", `could not read a snapshot from the server: ${err.message}`) });
+    return;
+  }
+  const patch = { live: snap };
+  if (s.run && snap.epoch > s.run.epoch) patch.run = { ...s.run, epoch: snap.epoch };
+  store.apply(patch);
 }
 
 /** The WebSocket URL of a run, on this page's own host. */
@@ -35,116 +65,84 @@ function wsUrl(runId) {
 }
 
 /**
- * Open the stream of one run and feed `store` from it. Reconnects (1 s, 2 s, … 10 s) when the
- * connection drops, except for a policy close (1008: unknown run) or after close().
- * Returns {close(), send(obj)}.
+ * Open the stream of one run and feed `store` from it. The WebSocket lives in a worker (stream_worker.js),
+ * which reconnects (1 s, 2 s, … 10 s) when the connection drops, except for a policy close (1008: unknown
+ * run) or after close(), and posts what arrived as one batch at a time; frameDone() (called by the frame
+ * loop) asks for the next. Returns {close(), send(obj), frameDone()}.
  */
-export function connectRun(store, runId, { onSnapshot } = {}) {
-  let ws = null;
+export function connectRun(store, runId) {
+  const worker = new Worker(new URL("./stream_worker.js", import.meta.url), { type: "module" });
   let closed = false;
-  let retry = 0;
-  let timer = 0;
+  let unacknowledged = false;
 
   const message = (level, text) => store.set({ messages: withMessage(store.state.messages, level, text) });
-
   const sameRun = () => store.state.run && store.state.run.id === runId;
 
-  function onText(msg) {
+  function onText(msg, patch) {
     const s = store.state;
     switch (msg.type) {
-      case "hello":
-        store.set({
-          run: msg.run,
-          layerSizes: msg.layer_sizes,
-          activations: msg.activations,
-          grid: msg.grid,
-          history: msg.history || [],
-        });
-        break;
-      case "metrics": {
-        if (!sameRun()) return;
-        const last = s.history.length ? s.history[s.history.length - 1].epoch : -Infinity;
-        for (const p of msg.points) if (p.epoch > last) s.history.push(p);
-        const newest = msg.points[msg.points.length - 1];
-        if (newest && s.run && newest.epoch > s.run.epoch) s.run = { ...s.run, epoch: newest.epoch };
-        store.touch("history", "run");
+      case "state": {
+        const run = patch.run || s.run;
+        // stateAt: when the stream last said the state, so that an older REST answer cannot undo it
+        patch.run = { ...run, state: msg.state, reason: msg.reason || "", epoch: Math.max(run.epoch, msg.epoch ?? 0), stateAt: performance.now() };
+        if (msg.state === "diverged" || msg.state === "failed") patch.messages = withMessage(patch.messages || s.messages, "error", msg.reason || `the run ${msg.state}`);
         break;
       }
-      case "state":
-        if (!sameRun()) return;
-        // stateAt: when the stream last said the state, so that an older REST answer cannot undo it
-        store.set({ run: { ...s.run, state: msg.state, reason: msg.reason || "", epoch: Math.max(s.run.epoch, msg.epoch ?? 0), stateAt: performance.now() } });
-        if (msg.state === "diverged" || msg.state === "failed") message("error", msg.reason || `the run ${msg.state}`);
-        break;
       case "error":
-        message("error", msg.message || "the server could not act on a message");
+        patch.messages = withMessage(patch.messages || s.messages, "error", msg.message || "the server could not act on a message");
         break;
       default:
         break;
     }
   }
 
-  function onBinary(buffer) {
-    if (!sameRun()) return;
-    let snap;
-    try {
-      snap = decodeSnapshot(buffer);
-    } catch (err) {
-      message("error", `could not read a snapshot from the server: ${err.message}`);
-      return;
-    }
+  function onBatch(m) {
+    unacknowledged = true;
     const s = store.state;
-    const patch = { live: snap };
-    if (s.run && snap.epoch > s.run.epoch) patch.run = { ...s.run, epoch: snap.epoch };
+    s.received = m.received;
+    if (!sameRun() && !m.hello) return;
+    const patch = {};
+    if (m.hello) {
+      Object.assign(patch, { run: m.hello.run, layerSizes: m.hello.layer_sizes, activations: m.hello.activations,
+        grid: m.hello.grid, history: History.fromMessage(m.helloHistory) });
+    }
+    const history = patch.history || s.history || (patch.history = new History());
+    if (m.history && history.append(m.history)) {
+      const newest = history.lastEpoch();
+      const run = patch.run || s.run;
+      if (run && newest > run.epoch) patch.run = { ...run, epoch: newest };
+      if (!("history" in patch)) store.apply({ history }); // appended in place: a new revision
+    }
+    for (const msg of m.texts) onText(msg, patch);
+    if (m.snapshot) patch.incoming = m.snapshot;
     store.set(patch);
-    if (onSnapshot) onSnapshot(snap);
   }
 
-  function open() {
-    store.set({ connection: "connecting" });
-    ws = new WebSocket(wsUrl(runId));
-    ws.binaryType = "arraybuffer";
-    ws.onopen = () => {
-      retry = 0;
-      store.set({ connection: "open" });
-    };
-    ws.onmessage = (ev) => {
-      if (typeof ev.data === "string") {
-        let msg;
-        try {
-          msg = JSON.parse(ev.data);
-        } catch {
-          return;
-        }
-        onText(msg);
-      } else {
-        onBinary(ev.data);
-      }
-    };
-    ws.onerror = () => {}; // the close event that follows says what happened
-    ws.onclose = (ev) => {
-      ws = null;
-      if (closed) return;
-      store.set({ connection: "closed" });
-      if (ev.code === 1008) {
-        message("error", `the stream was closed: ${ev.reason || "policy violation"}`);
-        return;
-      }
-      retry = Math.min(retry + 1, 10);
-      timer = setTimeout(open, retry * 1000);
-    };
-  }
+  worker.onmessage = (ev) => {
+    if (closed) return;
+    const m = ev.data;
+    if (m.type === "batch") {
+      onBatch(m);
+    } else if (m.type === "connection") {
+      store.set({ connection: m.state });
+      if (m.state === "closed" && m.code === 1008) message("error", `the stream was closed: ${m.reason || "policy violation"}`);
+    }
+  };
+  worker.onerror = (ev) => message("error", `the stream failed: ${ev.message || "the worker stopped"}`);
+  worker.postMessage({ type: "open", url: wsUrl(runId) });
 
-  open();
   return {
     close() {
       closed = true;
-      clearTimeout(timer);
-      if (ws) ws.close(1000);
-      ws = null;
+      worker.postMessage({ type: "close" });
     },
     send(obj) {
-      if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(obj));
+      worker.postMessage({ type: "send", text: JSON.stringify(obj) });
+    },
+    frameDone() {
+      if (!unacknowledged || closed) return;
+      unacknowledged = false;
+      worker.postMessage({ type: "ack" });
     },
   };
 }

@@ -4,7 +4,7 @@
 // the actions write it with set()/touch(); every write bumps a revision number per key (rev[key]) so that
 // a view's update(state) can tell cheaply whether what it draws has changed.
 
-/** TensorFlow Playground's defaults (ANCHORS.md), plus a watchable speed. */
+/** TensorFlow Playground's defaults (ANCHORS.md); training as fast as it goes. */
 export const DEFAULT_CONFIG = Object.freeze({
   dataset: "circle",
   noise: 0,
@@ -24,7 +24,7 @@ export const DEFAULT_CONFIG = Object.freeze({
   seed: 0,
   epochs: 1000,
   target_cost: null,
-  speed: 20, // epochs per second; null = as fast as the server goes
+  speed: null, // epochs per second; null = as fast as the server goes (the page draws the newest frame)
 });
 
 /** Config keys that change a run without resetting it (Playground: only the learning rate). */
@@ -44,7 +44,9 @@ function initialState() {
     layerSizes: [], // n0 … nL
     activations: [], // σ of layers 1 … L
     grid: null, // {size, extent} for 2-D data, else null
-    history: [], // metrics points, in epoch order
+    history: null, // History (history.js): the metrics points, in epoch order
+    incoming: null, // the newest snapshot frame not decoded yet (ArrayBuffer); the frame loop decodes it
+    received: 0, // snapshot frames received (benchmarks)
     live: null, // newest decoded snapshot from the stream
     scrub: null, // snapshot fetched for time travel
     following: true, // show the live snapshot (false: time travel)
@@ -63,7 +65,8 @@ function initialState() {
 
 /**
  * A store: `state` is read by views; `set(patch)` replaces keys, `touch(key)` marks an in-place change
- * (history appends). `subscribe(fn)` is called after every change, at most once per call.
+ * (history appends). `subscribe(fn)` is called after every change, at most once per call. `apply(patch)`
+ * is set() without telling the subscribers: for the frame loop, which is about to draw anyway.
  */
 export function createStore() {
   const state = initialState();
@@ -73,15 +76,19 @@ export function createStore() {
   const emit = () => {
     for (const fn of listeners) fn(state);
   };
+  const apply = (patch) => {
+    for (const key of Object.keys(patch)) {
+      state[key] = patch[key];
+      rev[key] = (rev[key] || 0) + 1;
+    }
+  };
   return {
     state,
     set(patch) {
-      for (const key of Object.keys(patch)) {
-        state[key] = patch[key];
-        rev[key] = (rev[key] || 0) + 1;
-      }
+      apply(patch);
       emit();
     },
+    apply,
     touch(...keys) {
       for (const key of keys) rev[key] = (rev[key] || 0) + 1;
       emit();

@@ -9,7 +9,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from e2e_helpers import CHROMIUM, CHROMIUM_ARGS, Server, open_page, start_server, stop_running, stop_server
+from e2e_helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LONG_RUN,
+    Server,
+    open_page,
+    start_server,
+    stop_running,
+    stop_server,
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -39,7 +48,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture()
 def page(browser: Any, server: Server) -> Iterator[tuple[Any, Any]]:
-    p, w = open_page(browser, server)
+    p, w = open_page(browser, server, hash=LONG_RUN)
     yield p, w
     p.context.close()
 

@@ -10,24 +10,28 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
-from tests.support import ROOT, Server
+from tests.support import ROOT, Server, free_port
 
-__all__ = ["ROOT", "Server"]
+__all__ = ["ROOT", "Server", "free_port"]
 CHROMIUM = "/usr/lib/chromium/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
+# The page trains as fast as it goes by default: a long epoch limit keeps a run going until a test pauses it.
+LONG_RUN = "#epochs=100000"
 
 
-def start_server(data_dir: Path, skip: Any = None) -> Server:
-    """A real uvicorn on a free loopback port with BPV_DATA_DIR=data_dir, once /healthz answers."""
+def start_server(data_dir: Path, skip: Any = None, root: Path = ROOT) -> Server:
+    """A real uvicorn on a free loopback port with BPV_DATA_DIR=data_dir, once /healthz answers. ``root``: the
+    checkout to serve (another one than this, e.g. to measure an older page beside this one)."""
     if not Path(CHROMIUM).exists():
         reason = f"no Chromium at {CHROMIUM}"
         if skip and os.environ.get("CI") != "true":  # in CI (make test installs Chromium) this fails instead
             skip(reason)
         raise RuntimeError(reason)
-    return Server(data_dir, data_dir / "server.log").start(timeout=60)
+    return Server(data_dir, data_dir / "server.log", root=root).start(timeout=60)
 
 
 def stop_running(server: Server) -> None:
@@ -58,14 +62,11 @@ class Watch:
         return [e for e in self.console_errors + self.page_errors if not any(i in e for i in ignore)]
 
 
-def open_page(browser: Any, server: Server, *, width: int = 1280, height: int = 800,
-              hash: str = "") -> tuple[Any, Watch]:
+def new_page(browser: Any, *, width: int = 1280, height: int = 800) -> tuple[Any, Watch]:
+    """A page in a fresh context (DPR 1) that records errors and aborts every request leaving 127.0.0.1."""
     ctx = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1)
     page = ctx.new_page()
-    watch = record(page)
-    page.goto(server.url + "/" + hash)
-    wait_drawn(page)
-    return page, watch
+    return page, record(page)
 
 
 def record(page: Any, local: tuple[str, ...] = ("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:")) -> Watch:
@@ -102,6 +103,15 @@ def record(page: Any, local: tuple[str, ...] = ("http://127.0.0.1:", "ws://127.0
     return watch
 
 
+def open_page(browser: Any, server: Server, *, width: int = 1280, height: int = 800,
+              hash: str = "") -> tuple[Any, Watch]:
+    """Our page at `hash`, once the diagram shows a snapshot of the open run."""
+    page, watch = new_page(browser, width=width, height=height)
+    page.goto(server.url + "/" + hash)
+    wait_drawn(page)
+    return page, watch
+
+
 def wait_drawn(page: Any, timeout: float = 20_000) -> None:
     """Until the diagram shows a snapshot of the open run."""
     page.wait_for_function("() => window.__bpv && window.__bpv.run() && window.__bpv.shown() && "
@@ -126,6 +136,26 @@ def settle(page: Any) -> dict[str, Any]:
         time.sleep(0.4)
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     return page.evaluate("() => window.__bpv.shown()")
+
+
+def wait_curves(page: Any, timeout: float = 30_000) -> None:
+    """Until both charts end at the run's current epoch (they follow at most 10 times a second)."""
+    page.wait_for_function("() => ['.cost-chart', '.norm-chart'].every(sel => {"
+                           " const d = document.querySelector(sel).data, e = window.__bpv.run().epoch;"
+                           " return d && d.length && d[0].x.length && d[0].x[d[0].x.length - 1] === e; })",
+                           timeout=timeout)
+
+
+def mnist_like_csv(n: int = 240, seed: int = 0) -> str:
+    """784 pixel columns and a label 0–9: class c lights up band c of a 28×28 image, plus noise."""
+    rng = np.random.default_rng(seed)
+    lines = [",".join(f"p{k}" for k in range(784)) + ",label"]
+    for r in range(n):
+        c = r % 10
+        img = rng.uniform(0, 0.3, (28, 28))
+        img[c * 2 + 4: c * 2 + 7, 4:24] += 0.7
+        lines.append(",".join(f"{v:.2f}" for v in img.ravel()) + f",{c}")
+    return "\n".join(lines) + "\n"
 
 
 def shot(page: Any, name: str, full_page: bool = False) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from e2e_helpers import open_page, settle, shot, wait_drawn, wait_state
+from e2e_helpers import LONG_RUN, open_page, settle, shot, wait_curves, wait_drawn, wait_state
 
 
 def test_loads_with_playground_defaults_and_no_errors(page, server):
@@ -21,7 +21,7 @@ def test_loads_with_playground_defaults_and_no_errors(page, server):
     assert run["state"] == "paused" and run["epoch"] == 0
     p.wait_for_function("() => document.querySelector('.cost-chart .main-svg') !== null")  # Plotly loaded
     p.wait_for_function("() => document.querySelector('canvas.plane').width > 0")
-    time.sleep(0.5)
+    wait_curves(p)
     shot(p, "01-initial.png")
     assert watch.errors() == []
     assert watch.foreign_requests == []
@@ -37,15 +37,14 @@ def test_play_advances_epochs_and_cost_curve(page, server):
     first = p.evaluate("window.__bpv.run().epoch")
     p.wait_for_function("() => (document.querySelector('.cost-chart').data || [{x: []}])[0].x.length >= 10")
     n1 = p.evaluate("document.querySelector('.cost-chart').data[0].x.length")
-    time.sleep(1.5)
-    second = p.evaluate("window.__bpv.run().epoch")
-    n2 = p.evaluate("document.querySelector('.cost-chart').data[0].x.length")
-    assert second > first and n2 > n1
+    # while it trains, the counter and the curve keep growing
+    p.wait_for_function("([e, n]) => window.__bpv.run().epoch > e && "
+                        "document.querySelector('.cost-chart').data[0].x.length > n", arg=[first, n1])
     counter = int(p.inner_text("#epoch").replace(",", ""))
     assert counter >= first
     costs = p.evaluate("document.querySelector('.cost-chart').data[0].y")
     assert all(c is None or c >= 0 for c in costs) and costs[-1] < costs[0]
-    time.sleep(1.0)
+    p.wait_for_function("() => window.__bpv.run().epoch >= 300", timeout=30_000)  # a curve worth a picture
     shot(p, "02-training.png")
     # keyboard: space pauses, → steps one epoch
     p.locator("body").click(position={"x": 5, "y": 790})
@@ -110,7 +109,7 @@ def test_run_name_is_shown_as_text(page, server):
 
 
 def test_phone_width(browser, server):
-    p, watch = open_page(browser, server, width=390, height=844)
+    p, watch = open_page(browser, server, width=390, height=844, hash=LONG_RUN)
     try:
         p.click("#play")
         p.wait_for_function("() => window.__bpv.run().epoch >= 5")
@@ -124,11 +123,8 @@ def test_phone_width(browser, server):
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= 391, sel
         p.click("#play")
         wait_state(p, "paused")
-        # the curves catch up within their adaptive update interval (≤ 2 s): picture them caught up
-        p.wait_for_function("() => { const d = document.querySelector('.cost-chart').data;"
-                            " return d && d[0].x.length && d[0].x[d[0].x.length - 1] === window.__bpv.run().epoch; }",
-                            timeout=15_000)
-        time.sleep(0.5)
+        settle(p)
+        wait_curves(p)  # picture the curves caught up
         shot(p, "05-phone.png", full_page=True)
         assert watch.errors() == []
     finally:

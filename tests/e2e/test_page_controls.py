@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from e2e_helpers import open_page, settle, shot, wait_drawn, wait_state
+from e2e_helpers import mnist_like_csv, open_page, settle, shot, wait_curves, wait_drawn, wait_state
 
 
 def shown_tensor(p, name: str, n: int) -> np.ndarray:
@@ -106,25 +106,11 @@ def test_digits_render_with_predictions(browser, server):
         caption = p.inner_text(".data-caption")
         assert "test images" in caption and "accuracy" in caption
         assert p.locator("canvas.plane").is_hidden()
-        p.wait_for_function("() => document.querySelector('.cost-chart .main-svg') !== null")
-        time.sleep(0.5)
+        wait_curves(p)
         shot(p, "04-digits.png", full_page=True)
         assert watch.errors() == []
     finally:
         p.context.close()
-
-
-def mnist_like_csv(n: int = 240, seed: int = 0) -> str:
-    """784 pixel columns and a label 0–9: class c lights up band c of a 28×28 image, plus noise."""
-    rng = np.random.default_rng(seed)
-    header = ",".join(f"p{k}" for k in range(784)) + ",label"
-    lines = [header]
-    for r in range(n):
-        c = r % 10
-        img = rng.uniform(0, 0.3, (28, 28))
-        img[c * 2 + 4: c * 2 + 7, 4:24] += 0.7
-        lines.append(",".join(f"{v:.2f}" for v in img.ravel()) + f",{c}")
-    return "\n".join(lines) + "\n"
 
 
 def test_a_784_128_64_10_net_renders(browser, server):
@@ -191,7 +177,7 @@ def test_runs_list_open_and_overlay(browser, server):
         assert p.locator("[data-key=learning_rate]").input_value() == "0.3"
         assert f"run={ids[1]}" in p.url
         p.evaluate("window.scrollTo(0, 0)")
-        time.sleep(0.5)
+        wait_curves(p)
         shot(p, "08-runs-overlay.png")
         assert watch.errors() == []
     finally:

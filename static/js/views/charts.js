@@ -1,22 +1,36 @@
 // Live charts (Plotly, served by our own server): train/test cost and accuracy per epoch, and the
 // per-layer norms ‖δˡ‖ and ‖∂C/∂Wˡ‖ (log scale) that show vanishing or exploding gradients.
-// Plotly's extendTraces costs 20–60 ms a call here, so the curves are extended at most 10 times a second
-// with every point that arrived since, and a history beyond 10 000 points is thinned. On a slow machine
-// an update can take far longer than that, so the pause between updates adapts to what the last one cost
-// (at most BUDGET of the main thread), keeping the network diagram fluid.
+//
+// Any Plotly update redraws its whole chart: 15–30 ms here, whatever it adds. So while a run streams:
+// - a chart is extended (extendTraces, every point since the last update) at most 10 times a second, and
+//   Plotly takes at most BUDGET of the main thread: the pause between updates grows with what they cost;
+// - the two charts are updated in separate tasks, each posted from an animation frame so that it runs right
+//   after that frame is drawn and the next frame has the most time left;
+// - a chart out of view is updated every 2 s only while the run trains;
+// - a trace holds about CAP points at most: every s-th epoch (s a power of two, doubled and the chart rebuilt
+//   when the trace would pass CAP) plus the newest epoch of each update, so a run of 100 000 epochs costs
+//   what a run of 1 000 does.
 
 import { fmt, fmtPct, setText } from "../format.js";
-import { shownSnapshot } from "../state.js";
+import { Pacer } from "../pace.js";
+import { isRunning, shownSnapshot } from "../state.js";
 
 const PLOTLY_URL = "/static/vendor/plotly.min.js";
-const MIN_INTERVAL = 100; // ms between chart updates (≤ 10 Hz)
-const MAX_INTERVAL = 2000;
-const BUDGET = 0.15; // share of the main thread the charts may take: the diagram comes first
-const THIN_ABOVE = 10000;
+const CAP = 1000; // points per trace
+const MIN_INTERVAL = 100; // ms between updates of one chart (≤ 10 Hz)
+const HIDDEN_INTERVAL = 2000; // ms between updates of a chart out of view
+const BUDGET = 0.08; // share of the main thread the charts may take: the diagram comes first
 const LAYER_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79"];
 const OVERLAY_COLORS = ["#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79"];
 const CONFIG = { displayModeBar: false, responsive: true };
 const FONT = { family: "system-ui, sans-serif", size: 11, color: "#444" };
+// What every redraw would otherwise measure and lay out again is left to the page: the legend is HTML
+// (legendOf), axis titles are in the panel's text, margins are fixed (no automargin pass).
+const BASE_LAYOUT = {
+  font: FONT, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff", showlegend: false, hovermode: "x unified",
+  xaxis: { rangemode: "nonnegative", automargin: false },
+  yaxis: { exponentformat: "e", automargin: false },
+};
 
 let plotly = null;
 function loadPlotly() {
@@ -33,40 +47,25 @@ function loadPlotly() {
   return plotly;
 }
 
-const pick = (points, f) => points.map(f);
-function thin(points) {
-  if (points.length <= THIN_ABOVE) return points;
-  const stride = Math.ceil(points.length / (THIN_ABOVE / 2));
-  const out = points.filter((_, k) => k % stride === 0);
-  if (out[out.length - 1] !== points[points.length - 1]) out.push(points[points.length - 1]);
+/** The history indices a chart shows from index `from` on: multiples of `stride`, and the newest (n − 1). */
+export function thinIndices(from, n, stride) {
+  const out = [];
+  for (let k = Math.ceil(from / stride) * stride; k < n; k += stride) out.push(k);
+  if (n - 1 >= from && out[out.length - 1] !== n - 1) out.push(n - 1);
   return out;
 }
 
-function costTraces(points, s) {
-  const x = pick(points, (p) => p.epoch);
-  const traces = [
-    { name: "train", x, y: pick(points, (p) => p.train_cost), line: { color: "#0877bd", width: 2 } },
-    { name: "test", x, y: pick(points, (p) => p.test_cost), line: { color: "#f59322", width: 2 } },
-    { name: "test acc. (right)", x, y: pick(points, (p) => p.accuracy), yaxis: "y2", line: { color: "#2ca02c", width: 1.5, dash: "dot" } },
-  ];
-  Object.entries(s.overlays).forEach(([id, o], k) => {
-    if (s.run && id === s.run.id) return;
-    const pts = thin(o.points);
-    traces.push({ name: `${o.name || id} (train)`, x: pick(pts, (p) => p.epoch), y: pick(pts, (p) => p.train_cost),
-      line: { color: OVERLAY_COLORS[k % OVERLAY_COLORS.length], width: 1.5, dash: "dash" } });
-  });
-  return traces.map((t) => ({ type: "scatter", mode: "lines", hovertemplate: "%{y:.4g}", ...t }));
+/** The smallest power of two s with ⌈n / s⌉ ≤ CAP. */
+function strideFor(n) {
+  let s = 1;
+  while (Math.ceil(n / s) > CAP) s *= 2;
+  return s;
 }
 
-function normTraces(points, L) {
-  const x = pick(points, (p) => p.epoch);
-  const traces = [];
-  for (let l = 0; l < L; l++) {
-    const color = LAYER_COLORS[l % LAYER_COLORS.length];
-    traces.push({ name: `‖δ${l + 1}‖`, x, y: pick(points, (p) => p.delta_norms[l]), line: { color, width: 1.5 } });
-    traces.push({ name: `‖∂C/∂W${l + 1}‖`, x, y: pick(points, (p) => p.grad_norms[l]), line: { color, width: 1.5, dash: "dot" } });
-  }
-  return traces.map((t) => ({ type: "scatter", mode: "lines", hovertemplate: "%{y:.3g}", ...t }));
+/** Values of a history column at the given indices (null where missing: a gap in the line). */
+function pick(history, name, idx) {
+  const col = history.column(name);
+  return idx.map((k) => (Number.isNaN(col[k]) ? null : col[k]));
 }
 
 function scrubShape(s) {
@@ -75,43 +74,159 @@ function scrubShape(s) {
   return [{ type: "line", xref: "x", yref: "paper", x0: snap.epoch, x1: snap.epoch, y0: 0, y1: 1, line: { color: "#333", width: 1, dash: "dot" } }];
 }
 
-function costLayout(s) {
-  const classification = s.run ? s.run.task === "classification" : true;
-  return {
-    margin: { l: 46, r: classification ? 40 : 12, t: 24, b: 30 }, height: 220, font: FONT,
-    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff", showlegend: true,
-    legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom", font: { size: 10 }, itemwidth: 30, entrywidth: 70 },
-    xaxis: { title: { text: "epoch", standoff: 4 }, zeroline: false, automargin: true, rangemode: "nonnegative" },
-    yaxis: { title: { text: "cost" }, type: s.view.logScale ? "log" : "linear", exponentformat: "e", automargin: true },
-    yaxis2: { overlaying: "y", side: "right", range: [0, 1.02], visible: classification, tickformat: ".0%", showgrid: false,
-      tickmode: "array", tickvals: [0, 0.5, 1], title: { text: "accuracy", standoff: 2 } },
-    shapes: scrubShape(s), uirevision: s.run ? s.run.id : "none", hovermode: "x unified",
-  };
+const COST_COLUMNS = ["train_cost", "test_cost", "accuracy"];
+
+/** The cost chart: train and test cost, test accuracy on the right axis, and overlaid runs' train cost. */
+const COST = {
+  selector: ".cost-chart",
+  note: "x: epoch · cost left, accuracy right",
+  columns: () => COST_COLUMNS,
+  traces(s, x, ys) {
+    const traces = [
+      { name: "train", x, y: ys[0], line: { color: "#0877bd", width: 2 } },
+      { name: "test", x, y: ys[1], line: { color: "#f59322", width: 2 } },
+      { name: "test acc. (right)", x, y: ys[2], yaxis: "y2", line: { color: "#2ca02c", width: 1.5, dash: "dot" } },
+    ];
+    Object.entries(s.overlays).forEach(([id, o], k) => {
+      if (s.run && id === s.run.id) return;
+      const stride = strideFor(o.points.length);
+      const pts = thinIndices(0, o.points.length, stride).map((i) => o.points[i]);
+      traces.push({ name: `${o.name || id} (train)`, x: pts.map((p) => p.epoch), y: pts.map((p) => p.train_cost),
+        line: { color: OVERLAY_COLORS[k % OVERLAY_COLORS.length], width: 1.5, dash: "dash" } });
+    });
+    return traces.map((t) => ({ type: "scatter", mode: "lines", hovertemplate: "%{y:.4g}", ...t }));
+  },
+  layout(s) {
+    const classification = s.run ? s.run.task === "classification" : true;
+    return {
+      ...BASE_LAYOUT, margin: { l: 46, r: classification ? 36 : 12, t: 8, b: 22 }, height: 200,
+      xaxis: { ...BASE_LAYOUT.xaxis, zeroline: false },
+      yaxis: { ...BASE_LAYOUT.yaxis, type: s.view.logScale ? "log" : "linear" },
+      yaxis2: { overlaying: "y", side: "right", range: [0, 1.02], visible: classification, tickformat: ".0%", showgrid: false,
+        tickmode: "array", tickvals: [0, 0.5, 1], fixedrange: true },
+      shapes: scrubShape(s), uirevision: s.run ? s.run.id : "none",
+    };
+  },
+  key: (s) => [s.run ? s.run.id : "", s.view.logScale, s.rev.overlays || 0, s.run ? s.run.task : ""].join("|"),
+};
+
+const layersOf = (s) => Math.max(0, s.layerSizes.length - 1);
+
+/** The norms chart: ‖δˡ‖ (solid) and ‖∂C/∂Wˡ‖ (dotted) per layer, log scale. */
+const NORMS = {
+  selector: ".norm-chart",
+  note: "x: epoch",
+  columns: (s) => Array.from({ length: layersOf(s) }, (_, l) => [`delta_norms.${l}`, `grad_norms.${l}`]).flat(),
+  traces(s, x, ys) {
+    const traces = [];
+    for (let l = 0; l < layersOf(s); l++) {
+      const color = LAYER_COLORS[l % LAYER_COLORS.length];
+      traces.push({ name: `‖δ${l + 1}‖`, x, y: ys[2 * l], line: { color, width: 1.5 } });
+      traces.push({ name: `‖∂C/∂W${l + 1}‖`, x, y: ys[2 * l + 1], line: { color, width: 1.5, dash: "dot" } });
+    }
+    return traces.map((t) => ({ type: "scatter", mode: "lines", hovertemplate: "%{y:.3g}", ...t }));
+  },
+  layout(s) {
+    return {
+      ...BASE_LAYOUT, margin: { l: 46, r: 12, t: 8, b: 22 }, height: 160,
+      yaxis: { ...BASE_LAYOUT.yaxis, type: "log" }, shapes: scrubShape(s), uirevision: s.run ? s.run.id : "none",
+    };
+  },
+  key: (s) => [s.run ? s.run.id : "", layersOf(s)].join("|"),
+};
+
+/** One chart's Plotly element and what it shows: {key, len (history points covered), stride, count, shapeKey}. */
+function chartOf(root, spec) {
+  const el = root.querySelector(spec.selector);
+  return { spec, el, legend: el.previousElementSibling, drawn: null, at: -Infinity, visible: true };
 }
 
-function normLayout(s) {
-  return {
-    margin: { l: 46, r: 12, t: 36, b: 30 }, height: 180, font: FONT, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff",
-    legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom", font: { size: 10 }, itemwidth: 30, entrywidth: 90 },
-    xaxis: { title: { text: "epoch", standoff: 4 }, automargin: true, rangemode: "nonnegative" },
-    yaxis: { type: "log", exponentformat: "e", automargin: true }, shapes: scrubShape(s),
-    uirevision: s.run ? s.run.id : "none", hovermode: "x unified",
-  };
+/** The legend of a chart's traces, as HTML: a short line in each trace's colour and dash, and its name. */
+function legendOf(el, traces, note) {
+  const tail = document.createElement("span");
+  tail.className = "legend-note";
+  tail.textContent = note;
+  el.replaceChildren(...traces.map((t) => {
+    const item = document.createElement("span");
+    item.className = "legend-item";
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.borderTopColor = t.line.color;
+    swatch.style.borderTopStyle = t.line.dash === "dot" ? "dotted" : t.line.dash === "dash" ? "dashed" : "solid";
+    item.append(swatch, t.name);
+    return item;
+  }), tail);
+}
+
+/** Whether `chart` shows less than `s` holds (cheap: no arrays built). */
+function stale(chart, s) {
+  const d = chart.drawn;
+  const n = s.history ? s.history.length : 0;
+  return !d || d.key !== chart.spec.key(s) || d.len !== n || d.shapeKey !== JSON.stringify(scrubShape(s));
+}
+
+/** The Plotly call that brings `chart` up to date with `s`, or null when it is. */
+function job(P, chart, s) {
+  const { spec, el } = chart;
+  const h = s.history;
+  const n = h ? h.length : 0;
+  const key = spec.key(s);
+  const shapeKey = JSON.stringify(scrubShape(s));
+  const d = chart.drawn;
+  const columns = spec.columns(s);
+  if (!d || d.key !== key || n < d.len) {
+    return full(P, chart, s, key, shapeKey);
+  }
+  if (n > d.len) {
+    const idx = thinIndices(d.len, n, d.stride);
+    if (d.count + idx.length > CAP + CAP / 4) return full(P, chart, s, key, shapeKey);
+    const x = pick(h, "epoch", idx);
+    return () => P.extendTraces(el, { x: columns.map(() => x), y: columns.map((c) => pick(h, c, idx)) },
+      columns.map((_, k) => k)).then(() => {
+      d.len = n;
+      d.count += idx.length;
+    });
+  }
+  if (shapeKey !== d.shapeKey) {
+    return () => P.relayout(el, { shapes: JSON.parse(shapeKey) }).then(() => { d.shapeKey = shapeKey; });
+  }
+  return null;
+}
+
+function full(P, chart, s, key, shapeKey) {
+  const h = s.history;
+  const n = h ? h.length : 0;
+  const stride = strideFor(n);
+  const idx = n ? thinIndices(0, n, stride) : [];
+  const x = n ? pick(h, "epoch", idx) : [];
+  const ys = chart.spec.columns(s).map((c) => (n ? pick(h, c, idx) : []));
+  const traces = chart.spec.traces(s, x, ys);
+  return () => P.react(chart.el, traces, chart.spec.layout(s), CONFIG).then(() => {
+    if (!chart.drawn || chart.drawn.key !== key) legendOf(chart.legend, traces, chart.spec.note);
+    chart.drawn = { key, len: n, stride, count: idx.length, shapeKey };
+  });
 }
 
 export function mountCharts(root, actions) {
-  const costEl = root.querySelector(".cost-chart");
-  const normEl = root.querySelector(".norm-chart");
   const readout = root.querySelector(".cost-readout");
   const logBox = root.querySelector(".log-scale");
   logBox.addEventListener("change", () => actions.setView({ logScale: logBox.checked }));
+  const charts = [chartOf(root, COST), chartOf(root, NORMS)];
+  const pacer = new Pacer({ share: BUDGET, maxInterval: HIDDEN_INTERVAL });
   let P = null;
-  let busy = false;
-  let last = 0;
+  let busy = false; // a Plotly call is posted or in flight
+  let state = null;
   let timer = 0;
-  let drawn = { key: "", len: 0, shapeKey: "" };
-  let lastFull = 0;
-  let interval = MIN_INTERVAL;
+  const stats = { ms: 0, calls: 0, longest: 0 }; // Plotly's tasks, for the benchmarks
+
+  const io = new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      const c = charts.find((x) => x.el === e.target);
+      if (c) c.visible = e.isIntersecting;
+    }
+    actions.requestFrame();
+  });
+  for (const c of charts) io.observe(c.el);
 
   // Plotly is 4.8 MB of script: load it after the page, so the diagram is up and training first.
   const load = () => loadPlotly().then((p) => {
@@ -127,67 +242,55 @@ export function mountCharts(root, actions) {
     if (!timer) timer = setTimeout(() => { timer = 0; actions.requestFrame(); }, ms);
   }
 
-  async function full(s, points) {
-    const shown = thin(points);
-    await Promise.all([
-      P.react(costEl, costTraces(shown, s), costLayout(s), CONFIG),
-      P.react(normEl, normTraces(shown, s.layerSizes.length - 1), normLayout(s), CONFIG),
-    ]);
-  }
-
-  async function extend(s, points, from) {
-    const add = points.slice(from);
-    const x = add.map((p) => p.epoch);
-    const costCols = [(p) => p.train_cost, (p) => p.test_cost, (p) => p.accuracy];
-    await P.extendTraces(costEl, { x: costCols.map(() => x), y: costCols.map((f) => add.map(f)) }, [0, 1, 2]);
-    const L = s.layerSizes.length - 1;
-    const nx = [];
-    const ny = [];
-    const idx = [];
-    for (let l = 0; l < L; l++) {
-      nx.push(x, x);
-      ny.push(add.map((p) => p.delta_norms[l]), add.map((p) => p.grad_norms[l]));
-      idx.push(2 * l, 2 * l + 1);
+  /** Run the most overdue chart's update, in a task of its own; then look again. */
+  function run(chart) {
+    const t0 = performance.now();
+    const call = job(P, chart, state);
+    if (!call) {
+      busy = false;
+      return;
     }
-    if (L) await P.extendTraces(normEl, { x: nx, y: ny }, idx);
+    chart.at = t0;
+    call().catch((err) => actions.message("error", `chart: ${err.message}`)).finally(() => {
+      const ms = performance.now() - t0;
+      pacer.spent(t0, ms);
+      stats.ms += ms;
+      stats.calls++;
+      stats.longest = Math.max(stats.longest, ms);
+      busy = false;
+      actions.requestFrame();
+    });
   }
 
   return {
+    stats: () => ({ ...stats }),
     update(s) {
+      state = s;
       const h = s.history;
-      const lastP = h[h.length - 1];
-      setText(readout, lastP
-        ? `epoch ${lastP.epoch} · train cost ${fmt(lastP.train_cost)} · test cost ${fmt(lastP.test_cost)}` +
-          (lastP.accuracy != null ? ` · test accuracy ${fmtPct(lastP.accuracy)} · train accuracy ${fmtPct(lastP.train_accuracy)}` : "")
+      const n = h ? h.length : 0;
+      const v = (name) => h.value(name, n - 1);
+      setText(readout, n
+        ? `epoch ${v("epoch")} · train cost ${fmt(v("train_cost"))} · test cost ${fmt(v("test_cost"))}` +
+          (v("accuracy") != null ? ` · test accuracy ${fmtPct(v("accuracy"))} · train accuracy ${fmtPct(v("train_accuracy"))}` : "")
         : "no epochs yet");
       if (logBox.checked !== s.view.logScale) logBox.checked = s.view.logScale;
-      if (!P) return;
-      if (busy) return later(interval);
+      if (!P || busy) return;
       const now = performance.now();
-      if (now - last < interval) return later(interval - (now - last));
-      const key = [s.run ? s.run.id : "", s.layerSizes.length, s.view.logScale, s.rev.overlays || 0, s.run ? s.run.task : ""].join("|");
-      const shapeKey = JSON.stringify(scrubShape(s));
-      let job = null;
-      if (key !== drawn.key || h.length < drawn.len || (h.length > THIN_ABOVE && h.length > drawn.len)) {
-        if (key === drawn.key && h.length > THIN_ABOVE && now - lastFull < 1000) return later(1000 - (now - lastFull));
-        lastFull = now;
-        job = full(s, h).then(() => { drawn = { key, len: h.length, shapeKey }; });
-      } else if (h.length > drawn.len) {
-        job = extend(s, h, drawn.len).then(() => { drawn.len = h.length; });
+      if (!pacer.ready(now)) return pacer.wake(actions.requestFrame);
+      // the chart whose turn it is: due (its own interval passed) and with something to do, oldest first
+      let soonest = Infinity;
+      for (const c of [...charts].sort((a, b) => a.at - b.at)) {
+        const due = c.at + (c.visible || !isRunning(s) ? MIN_INTERVAL : HIDDEN_INTERVAL);
+        if (!stale(c, s)) continue;
+        if (due > now) {
+          soonest = Math.min(soonest, due);
+          continue;
+        }
+        busy = true;
+        setTimeout(() => run(c), 0); // after this frame is drawn
+        return;
       }
-      if (!job && shapeKey !== drawn.shapeKey) {
-        const shapes = JSON.parse(shapeKey);
-        job = Promise.all([P.relayout(costEl, { shapes }), P.relayout(normEl, { shapes })]).then(() => { drawn.shapeKey = shapeKey; });
-      }
-      if (!job) return;
-      busy = true;
-      last = now;
-      job.catch((err) => actions.message("error", `chart: ${err.message}`)).finally(() => {
-        busy = false;
-        const cost = performance.now() - now;
-        interval = Math.max(MIN_INTERVAL, Math.min(MAX_INTERVAL, cost / BUDGET));
-        actions.requestFrame();
-      });
+      if (soonest < Infinity) later(soonest - now);
     },
   };
 }

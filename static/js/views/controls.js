@@ -125,32 +125,41 @@ export function mountControls(root, actions) {
     }
   }
 
+  const play = $("#play");
+  const epochEl = $("#epoch");
+  const pill = $("#run-state");
+  const buttons = ["#play", "#step", "#step-batch", "#reset"].map((id) => $(id));
+  const momentum = $("#momentum-field");
+  const regRate = $("#reg-rate-field");
+  const noise = $("#noise-field");
+  let drawnKey = "";
+
   return {
     update(s) {
       state = s;
       sync();
+      // the epoch counter changes every frame while training; the rest only with the run's state or setup
+      setText(epochEl, fmtEpoch(s.run ? s.run.epoch : 0));
+      const st = s.run ? s.run.state : "no run";
+      const key = [st, s.run && s.run.reason, s.busy, s.rev.config, s.rev.datasets].join("|");
+      if (key === drawnKey) return;
+      drawnKey = key;
       const running = isRunning(s);
-      const play = $("#play");
       play.classList.toggle("playing", running);
       if (play.dataset.running !== String(running)) {
         play.dataset.running = String(running);
         play.setAttribute("aria-label", running ? "Pause" : "Play");
         play.title = running ? "Pause (space)" : "Play (space)";
       }
-      const epoch = s.run ? s.run.epoch : 0;
-      setText($("#epoch"), fmtEpoch(epoch));
-      const pill = $("#run-state");
-      const st = s.run ? s.run.state : "no run";
       setText(pill, st);
       if (pill.dataset.state !== st) pill.dataset.state = st;
       const reason = (s.run && s.run.reason) || "";
       if (pill.title !== reason) pill.title = reason;
-      const busy = s.busy;
-      for (const id of ["#play", "#step", "#step-batch", "#reset"]) $(id).disabled = busy;
-      $("#momentum-field").hidden = s.config.optimizer !== "momentum";
-      $("#reg-rate-field").classList.toggle("muted", !s.config.regularization);
+      for (const b of buttons) b.disabled = s.busy;
+      momentum.hidden = s.config.optimizer !== "momentum";
+      regRate.classList.toggle("muted", !s.config.regularization);
       const info = s.datasets.find((d) => d.name === s.config.dataset);
-      $("#noise-field").classList.toggle("muted", !!info && !info.two_d && s.config.dataset !== "digits");
+      noise.classList.toggle("muted", !!info && !info.two_d && s.config.dataset !== "digits");
     },
   };
 }

@@ -1,13 +1,20 @@
 // The data panel. 2-D data: the points (train filled, test outlined, coloured by label) over the output
 // decision heatmap, as Playground; click a point to make it the probe. Images (digits): sample images with
 // predictions and a confusion matrix. Regression: prediction vs target. Other classification: confusion.
+//
+// While a run streams, the heatmap follows new snapshots as its cost allows (Pacer, SHARE of the main
+// thread); the predictions, confusion matrix and caption at most every PREDICTIONS_MS (numbers and
+// frames changing faster cannot be read).
 
 import { CLASS_COLORS, VALUE_SCALE, classColor, lutIndex, mapToPixels, maxAbs } from "../colors.js";
 import { fmt, fmtPct, setText } from "../format.js";
+import { Pacer } from "../pace.js";
 import { shownSnapshot, tensor } from "../state.js";
 import { drawConfusion, drawRegression, drawSamples, predictedClasses, sizeCanvas } from "./predictions.js";
 
 const HEAT_ALPHA = 160; // Playground's heatmap alpha (of 255)
+const SHARE = 0.1; // of the main thread, at most, for following new snapshots
+const PREDICTIONS_MS = 200;
 
 function hexToRgb(hex) {
   const v = parseInt(hex.slice(1), 16);
@@ -79,6 +86,9 @@ export function mountData(root, actions) {
   const showTest = root.querySelector(".show-test");
   showTest.addEventListener("change", () => actions.setView({ showTest: showTest.checked }));
   let drawnKey = "";
+  let drawnSnap = -1;
+  const pacer = new Pacer({ share: SHARE });
+  const slow = new Pacer({ share: SHARE, minInterval: PREDICTIONS_MS });
   let heat = null;
   let geom = null; // {size, extent}
   let current = null;
@@ -138,6 +148,42 @@ export function mountData(root, actions) {
     ctx.fillText(`↑ x₂  ${fmt(y1)}`, 3, 11);
   }
 
+  /** Draw the panel for a snapshot (2-D: the plane; else the predictions) and its caption. */
+  function draw(s, snap, twoD) {
+    const d = s.data;
+    const images = !!d && !!d.image_shape;
+    const outputs = tensor(snap, "test_outputs");
+    const reg = s.run && s.run.task === "regression";
+    plane.hidden = !twoD; // (re-setting the same boolean is not a DOM mutation)
+    root.querySelector(".show-test-label").hidden = !twoD;
+    if (twoD) drawPlane(s, snap, width);
+    samples.hidden = !(images && outputs);
+    confusion.hidden = !(d && outputs && !reg && !twoD);
+    regression.hidden = !(d && outputs && reg);
+    const notes = [];
+    if (!s.run) notes.push("No run yet.");
+    else if (!d) notes.push("Loading the run's data…");
+    if (d && outputs) {
+      const outAct = s.activations[s.activations.length - 1];
+      if (reg) {
+        const rmse = drawRegression(regression, width, d.test.y, outputs);
+        notes.push(`Prediction vs target on ${outputs.shape[0]} test examples; RMSE ${fmt(rmse)}.`);
+      } else {
+        const pred = predictedClasses(outputs, outAct);
+        if (images) {
+          const r = drawSamples(samples, width, d, pred);
+          notes.push(`First ${r.shown} test images with the predicted class (${r.wrong} wrong, framed red).`);
+        }
+        if (!twoD) {
+          const acc = drawConfusion(confusion, width, d.class_names, d.test.y, pred);
+          notes.push(`Confusion matrix: accuracy ${fmtPct(acc)}.`);
+        }
+      }
+    }
+    if (twoD && d) notes.push(`${d.train.y.length} training points (white outline)${s.view.showTest ? `, ${d.test.y.length} test points (dark outline)` : ""}; the ring marks the probe example — click a point to probe it.`);
+    setText(caption, notes.join(" "));
+  }
+
   return {
     /** Where training point k is drawn, in page coordinates (tests). */
     debugPoint(k) {
@@ -150,43 +196,20 @@ export function mountData(root, actions) {
       current = s;
       const snap = shownSnapshot(s);
       if (!width) width = Math.max(200, root.clientWidth - 24);
-      const key = [s.rev.live, s.rev.scrub, s.following, s.rev.data, s.rev.grid, s.view.showTest, width, s.run && s.run.id].join("|");
+      const key = [s.rev.data, s.rev.grid, s.view.showTest, width, s.run && s.run.id, s.run && s.run.config.probe_index].join("|");
       if (showTest.checked !== s.view.showTest) showTest.checked = s.view.showTest;
-      if (key === drawnKey) return;
-      drawnKey = key;
-      const d = s.data;
+      const serial = snap ? snap.serial : -1;
+      if (key === drawnKey && serial === drawnSnap) return;
       const twoD = !!s.grid && !!s.run;
-      const images = !!d && !!d.image_shape;
-      const outputs = tensor(snap, "test_outputs");
-      const reg = s.run && s.run.task === "regression";
-      plane.hidden = !twoD; // (re-setting the same boolean is not a DOM mutation)
-      root.querySelector(".show-test-label").hidden = !twoD;
-      if (twoD) drawPlane(s, snap, width);
-      samples.hidden = !(images && outputs);
-      confusion.hidden = !(d && outputs && !reg && !twoD);
-      regression.hidden = !(d && outputs && reg);
-      const notes = [];
-      if (!s.run) notes.push("No run yet.");
-      else if (!d) notes.push("Loading the run's data…");
-      if (d && outputs) {
-        const outAct = s.activations[s.activations.length - 1];
-        if (reg) {
-          const rmse = drawRegression(regression, width, d.test.y, outputs);
-          notes.push(`Prediction vs target on ${outputs.shape[0]} test examples; RMSE ${fmt(rmse)}.`);
-        } else {
-          const pred = predictedClasses(outputs, outAct);
-          if (images) {
-            const r = drawSamples(samples, width, d, pred);
-            notes.push(`First ${r.shown} test images with the predicted class (${r.wrong} wrong, framed red).`);
-          }
-          if (!twoD) {
-            const acc = drawConfusion(confusion, width, d.class_names, d.test.y, pred);
-            notes.push(`Confusion matrix: accuracy ${fmtPct(acc)}.`);
-          }
-        }
+      const paced = twoD ? pacer : slow;
+      if (key === drawnKey && !paced.ready()) {
+        paced.wake(actions.requestFrame);
+        return;
       }
-      if (twoD && d) notes.push(`${d.train.y.length} training points (white outline)${s.view.showTest ? `, ${d.test.y.length} test points (dark outline)` : ""}; the ring marks the probe example — click a point to probe it.`);
-      setText(caption, notes.join(" "));
+      drawnKey = key;
+      drawnSnap = serial;
+      paced.measure(() => draw(s, snap, twoD));
     },
   };
+
 }

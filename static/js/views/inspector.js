@@ -175,7 +175,9 @@ export function mountInspector(root, actions) {
     update(s) {
       const snap = shownSnapshot(s);
       const sel = s.selection;
-      const key = [JSON.stringify(sel), s.rev.live, s.rev.scrub, s.following, s.rev.run, s.rev.data, snap ? snap.epoch : -1].join("|");
+      // with nothing selected the text does not depend on the snapshot
+      const key = [JSON.stringify(sel), sel ? s.following : "", sel ? s.rev.run : "", s.rev.data,
+        sel && snap ? snap.serial : !!(snap && snap.tensors.W1)].join("|");
       if (key === drawnKey) return;
       // numbers that change 30 times a second cannot be read: while training, at most 5 updates a second
       const selKey = JSON.stringify(sel);

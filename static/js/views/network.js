@@ -1,21 +1,37 @@
 // The network diagram view: a HiDPI canvas redrawn at most once per animation frame (update() is called
 // from main's frame loop and draws only when something it shows has changed), hover numbers, click to
 // inspect, and the legends of its three colour scales.
+//
+// While a run streams, a new snapshot is drawn when the last draw's cost allows (Pacer: the diagram takes at
+// most SHARE of the main thread; a small net is drawn every frame, a big one every few); a click, a hover
+// or a change of colouring is drawn at once. The captions sit on a canvas of their own, drawn when the
+// layout changes. The legends' numbers and the hover box change at most LABELS_HZ times a second: faster
+// than that they cannot be read, and each change costs the page a layout.
 
 import { GRAD_SCALE, VALUE_SCALE, drawLegendBar } from "../colors.js";
 import { fmt, setText } from "../format.js";
+import { Pacer } from "../pace.js";
 import { shownSnapshot, tensor } from "../state.js";
 import { computeLayout, hitTest } from "./network_layout.js";
 import { NetworkRenderer } from "./network_draw.js";
 import { edgeWidth } from "./network_edges.js";
 
 const $ = (root, sel) => root.querySelector(sel);
+const SHARE = 0.35; // of the main thread, at most, for redrawing the diagram with new snapshots
+const LABELS_MS = 250; // legends and the hover box: at most 4 changes a second
 
 export function mountNetwork(root, actions) {
   const wrap = $(root, ".net-wrap");
   const canvas = $(root, "canvas.net");
+  const captions = $(root, "canvas.net-static");
   const tip = $(root, ".tip");
   const ctx = canvas.getContext("2d");
+  // Frames are drawn off screen and copied onto the page in one drawImage: the copy makes the browser
+  // rasterise the frame there and then (inside measure(), so the Pacer sees its whole cost), rather than
+  // while it hands the page to the compositor, where nothing can measure or pace it.
+  let back = null;
+  let backCtx = null;
+  const pacer = new Pacer({ share: SHARE });
   const renderer = new NetworkRenderer();
   let layout = null;
   let hover = null;
@@ -23,9 +39,16 @@ export function mountNetwork(root, actions) {
   let cssW = 0;
   let cssH = 0;
   let dpr = 1;
-  let drawnKey = "";
+  let drawnScene = "";
+  let drawnSnap = -1;
+  let captionsKey = "";
   let state = null;
   let frames = 0;
+  let labelsAt = -Infinity;
+  let labelsTimer = 0;
+  let tipKey = "";
+  let tipAt = -Infinity;
+  let tipTimer = 0;
 
   drawLegendBar($(root, ".legend-edge canvas"), GRAD_SCALE);
   drawLegendBar($(root, ".legend-value canvas"), VALUE_SCALE);
@@ -46,8 +69,15 @@ export function mountNetwork(root, actions) {
     canvas.style.height = `${h}px`;
     canvas.width = Math.round(w * d);
     canvas.height = Math.round(h * d);
+    captions.style.width = `${w}px`;
+    captions.style.height = `${h}px`;
+    captions.width = Math.round(w * d);
+    captions.height = Math.round(h * d);
+    back = new OffscreenCanvas(canvas.width, canvas.height);
+    backCtx = back.getContext("2d");
     layout = null;
-    drawnKey = "";
+    drawnScene = "";
+    captionsKey = "";
     actions.requestFrame();
   };
   new ResizeObserver(resize).observe(wrap);
@@ -84,8 +114,17 @@ export function mountNetwork(root, actions) {
   function tooltip(snap) {
     if (!hover || !snap) {
       tip.hidden = true;
+      tipKey = "";
       return;
     }
+    const key = `${JSON.stringify(hover)}|${pointer.x},${pointer.y}`;
+    const now = performance.now();
+    if (key === tipKey && now - tipAt < LABELS_MS) { // the same box: its new numbers a little later
+      if (!tipTimer) tipTimer = setTimeout(() => { tipTimer = 0; actions.requestFrame(); }, LABELS_MS - (now - tipAt));
+      return;
+    }
+    tipKey = key;
+    tipAt = now;
     const lines = describe(hover, snap, state);
     tip.replaceChildren(...lines.map((t, k) => {
       const div = document.createElement("div");
@@ -100,13 +139,31 @@ export function mountNetwork(root, actions) {
     tip.style.top = `${Math.max(0, y)}px`;
   }
 
+  /** One frame of the diagram: drawn off screen, then copied onto the page's canvas. */
+  function paint(snap, opts) {
+    backCtx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    renderer.draw(backCtx, layout, snap, opts);
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    ctx.drawImage(back, 0, 0);
+  }
+
+  /** The legends' numbers: at once when the colouring changed, else at most every LABELS_MS. */
   function legends() {
     const g = renderer.legend;
+    const bar = $(root, ".legend-edge canvas");
+    const modeChanged = bar.dataset.scale !== g.edgeColor || root.dataset.deltaMode !== g.deltaMode;
+    const now = performance.now();
+    if (!modeChanged && now - labelsAt < LABELS_MS) {
+      if (!labelsTimer) labelsTimer = setTimeout(() => { labelsTimer = 0; legends(); }, LABELS_MS - (now - labelsAt));
+      return;
+    }
+    labelsAt = now;
+    root.dataset.deltaMode = g.deltaMode;
     const weight = g.edgeColor === "weight";
     setText($(root, ".legend-edge .lo"), fmt(-g.edgeMax));
     setText($(root, ".legend-edge .hi"), fmt(g.edgeMax));
     setText($(root, ".legend-edge .scale-note"), weight ? "linear" : "√ scale");
-    const bar = $(root, ".legend-edge canvas");
     if (bar.dataset.scale !== g.edgeColor) {
       drawLegendBar(bar, weight ? VALUE_SCALE : GRAD_SCALE);
       bar.dataset.scale = g.edgeColor;
@@ -114,7 +171,6 @@ export function mountNetwork(root, actions) {
     const batch = g.deltaMode === "batch";
     setText($(root, ".legend-delta .lo"), batch ? "0" : fmt(-g.deltaMax));
     setText($(root, ".legend-delta .hi"), fmt(g.deltaMax));
-
   }
 
   return {
@@ -129,17 +185,32 @@ export function mountNetwork(root, actions) {
       }
       const snap = shownSnapshot(s);
       const usable = snap && snapMatches(snap, s.layerSizes) ? snap : null;
-      const key = [sizesKey, cssW, cssH, dpr, s.rev.live, s.rev.scrub, s.rev.data, s.following, s.view.edgeColor, s.view.deltaMode,
-        JSON.stringify(s.selection), JSON.stringify(hover), usable ? usable.epoch : -1].join("|");
-      tooltip(usable);
-      if (key === drawnKey) return;
-      drawnKey = key;
-      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-      renderer.draw(ctx, layout, usable, {
+      const opts = {
         sizes: s.layerSizes, activations: s.activations, edgeColor: s.view.edgeColor, deltaMode: s.view.deltaMode,
         selection: s.selection, hover, dpr, extent: s.grid ? s.grid.extent : null,
         inputNames: s.data ? s.data.feature_names : null,
-      });
+      };
+      const capKey = [sizesKey, cssW, cssH, dpr, opts.inputNames].join("|");
+      if (capKey !== captionsKey) {
+        captionsKey = capKey;
+        const c = captions.getContext("2d");
+        c.setTransform(dpr, 0, 0, dpr, 0, 0);
+        c.clearRect(0, 0, cssW, cssH);
+        renderer.drawCaptions(c, layout, opts);
+      }
+      tooltip(usable);
+      // what the diagram shows besides the snapshot: drawn at once when it changes
+      const scene = [sizesKey, cssW, cssH, dpr, s.rev.data, s.view.edgeColor, s.view.deltaMode,
+        JSON.stringify(s.selection), JSON.stringify(hover)].join("|");
+      const serial = usable ? usable.serial : -1;
+      if (scene === drawnScene && serial === drawnSnap) return;
+      if (scene === drawnScene && !pacer.ready()) {
+        pacer.wake(actions.requestFrame);
+        return;
+      }
+      drawnScene = scene;
+      drawnSnap = serial;
+      pacer.measure(() => paint(usable, opts));
       frames++;
       if ($(root, ".edge-color").value !== s.view.edgeColor) $(root, ".edge-color").value = s.view.edgeColor;
       if ($(root, ".delta-mode").value !== s.view.deltaMode) $(root, ".delta-mode").value = s.view.deltaMode;
@@ -163,15 +234,13 @@ export function mountNetwork(root, actions) {
       const matrices = layout.gaps.filter((g) => g.matrix).map((g) => ({ l: g.l, x0: g.x0, y0: g.y0, x1: g.x1, y1: g.y1, rows: g.rows, cols: g.cols }));
       return { canvas: { left: r.left, top: r.top, width: cssW, height: cssH, dpr }, edges, neurons, matrices, frames, legend: { ...renderer.legend } };
     },
-    /** Draw one full frame with every cache recomputed (benchmark). */
+    /** Draw one full frame as a new snapshot is drawn, every colour recomputed (benchmark). */
     benchFrame() {
       const snap = shownSnapshot(state);
-      renderer.prepare(snap, { sizes: state.layerSizes, activations: state.activations, edgeColor: state.view.edgeColor, deltaMode: state.view.deltaMode }, true);
-      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-      renderer.draw(ctx, layout, snap, {
-        sizes: state.layerSizes, activations: state.activations, edgeColor: state.view.edgeColor,
-        deltaMode: state.view.deltaMode, selection: null, hover: null, dpr, extent: state.grid ? state.grid.extent : null,
-      });
+      const opts = { sizes: state.layerSizes, activations: state.activations, edgeColor: state.view.edgeColor,
+        deltaMode: state.view.deltaMode, selection: null, hover: null, dpr, extent: state.grid ? state.grid.extent : null };
+      renderer.prepare(snap, opts, true);
+      paint(snap, opts);
       return ctx.getImageData(0, 0, 1, 1).data[3];
     },
     benchEmpty() {

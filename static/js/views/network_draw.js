@@ -71,7 +71,10 @@ export class NetworkRenderer {
     return images.get(key);
   }
 
-  /** Draw a frame. opts: {sizes, activations, edgeColor, deltaMode, selection, hover, inputNames, extent}. */
+  /**
+   * Draw a frame (the captions are not part of it: drawCaptions() draws them on a canvas of their own).
+   * opts: {sizes, activations, edgeColor, deltaMode, selection, hover, extent}.
+   */
   draw(ctx, layout, snap, opts) {
     ctx.clearRect(0, 0, layout.width, layout.height);
     if (!snap) return this.drawSkeleton(ctx, layout);
@@ -87,7 +90,6 @@ export class NetworkRenderer {
     }
     this.drawMarks(ctx, layout, snap, prep, opts.selection, "#111", 2.5);
     if (opts.hover) this.drawMarks(ctx, layout, snap, prep, opts.hover, "rgba(0,0,0,0.45)", 1.5);
-    this.drawCaptions(ctx, layout, opts);
   }
 
   drawSkeleton(ctx, layout) {
@@ -251,8 +253,10 @@ export class NetworkRenderer {
     }
   }
 
+  /** The layer names under the columns and the input names beside the inputs. opts: {inputNames}. */
   drawCaptions(ctx, layout, opts) {
     const L = layout.layers.length - 1;
+    ctx.font = "11px system-ui, sans-serif";
     ctx.fillStyle = "#666";
     ctx.textAlign = "center";
     ctx.textBaseline = "alphabetic";

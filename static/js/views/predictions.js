@@ -37,17 +37,35 @@ export function sizeCanvas(canvas, w, h) {
   return ctx;
 }
 
+const sampleImages = new WeakMap(); // data.test.X → the first test images as canvases (drawn once)
+
+/** Test image k as a grey canvas (ink dark on white), cols × rows. */
+function sampleImage(data, k) {
+  let list = sampleImages.get(data.test.X);
+  if (!list) sampleImages.set(data.test.X, (list = []));
+  if (!list[k]) {
+    const [rows, cols] = data.image_shape;
+    const img = new ImageData(cols, rows);
+    const px = new Uint32Array(img.data.buffer);
+    const X = data.test.X[k];
+    for (let p = 0; p < rows * cols; p++) {
+      const v = 255 - Math.round(Math.max(0, Math.min(1, X[p])) * 255);
+      px[p] = (0xff000000 | (v << 16) | (v << 8) | v) >>> 0;
+    }
+    const c = new OffscreenCanvas(cols, rows);
+    c.getContext("2d").putImageData(img, 0, 0);
+    list[k] = c;
+  }
+  return list[k];
+}
+
 /** A grid of the first test images with the predicted digit; wrong ones framed in red. */
 export function drawSamples(canvas, width, data, pred, count = 40) {
-  const [rows, cols] = data.image_shape;
   const n = Math.min(count, pred.length, data.test.X.length);
   const cell = 44;
   const per = Math.max(1, Math.floor(width / cell));
   const height = Math.ceil(n / per) * cell;
   const ctx = sizeCanvas(canvas, width, Math.max(height, 10));
-  const img = new ImageData(cols, rows);
-  const tmp = new OffscreenCanvas(cols, rows);
-  const tctx = tmp.getContext("2d");
   ctx.imageSmoothingEnabled = false;
   ctx.font = "bold 11px system-ui, sans-serif";
   ctx.textAlign = "right";
@@ -55,13 +73,7 @@ export function drawSamples(canvas, width, data, pred, count = 40) {
   for (let k = 0; k < n; k++) {
     const x = (k % per) * cell;
     const y = Math.floor(k / per) * cell;
-    const X = data.test.X[k];
-    for (let p = 0; p < rows * cols; p++) {
-      const v = 255 - Math.round(Math.max(0, Math.min(1, X[p])) * 255);
-      img.data.set([v, v, v, 255], p * 4);
-    }
-    tctx.putImageData(img, 0, 0);
-    ctx.drawImage(tmp, x + 2, y + 2, 32, 32);
+    ctx.drawImage(sampleImage(data, k), x + 2, y + 2, 32, 32);
     const ok = pred[k] === Math.round(data.test.y[k]);
     if (!ok) wrong++;
     ctx.strokeStyle = ok ? "#cfd3d6" : "#d62728";

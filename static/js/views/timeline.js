@@ -4,6 +4,9 @@
 import { setText } from "../format.js";
 import { shownSnapshot } from "../state.js";
 
+const LIVE_LABEL_MS = 250; // following a run live, the label changes at most 4 times a second (the epoch
+// counter at the top shows every epoch)
+
 export function mountTimeline(root, actions) {
   const slider = root.querySelector(".scrubber");
   const label = root.querySelector(".scrub-label");
@@ -11,6 +14,9 @@ export function mountTimeline(root, actions) {
   const replay = root.querySelector(".replay-btn");
   replay.addEventListener("click", () => actions.replay());
   let drawnKey = "";
+  let drawnShape = "";
+  let drawnAt = -Infinity;
+  let timer = 0;
 
   const grab = () => actions.refreshEpochs();
   slider.addEventListener("pointerdown", grab);
@@ -22,9 +28,17 @@ export function mountTimeline(root, actions) {
     update(s) {
       const t = s.timeline;
       const snap = shownSnapshot(s);
-      const key = [s.rev.timeline, s.following, s.rev.scrub, s.rev.run, s.replaying, snap ? `${snap.epoch}.${snap.batch}` : -1].join("|");
+      const shape = [s.rev.timeline, s.following, s.rev.scrub, s.replaying, s.run && s.run.state].join("|");
+      const key = `${shape}|${s.run ? s.run.epoch : -1}|${snap ? `${snap.epoch}.${snap.batch}` : -1}`;
       if (key === drawnKey) return;
+      const now = performance.now();
+      if (shape === drawnShape && s.following && now - drawnAt < LIVE_LABEL_MS) {
+        if (!timer) timer = setTimeout(() => { timer = 0; actions.requestFrame(); }, LIVE_LABEL_MS - (now - drawnAt));
+        return;
+      }
       drawnKey = key;
+      drawnShape = shape;
+      drawnAt = now;
       const n = t.epochs.length;
       // live: the thumb sits at the right end even before the list of stored epochs is fetched
       const max = String(Math.max(s.following ? 1 : 0, n - 1));
