@@ -60,7 +60,8 @@ async def ingest_epoch(run_id: str, runs: RunsDep, reader: ReaderDep, body: Epoc
     return await reader.out(run_id)
 
 
-@router.post("/{run_id}/finish", response_model=RunOut, dependencies=Write, responses=errors(401, 404, 409, 422),
+@router.post("/{run_id}/finish", response_model=RunOut, dependencies=Write,
+             responses=errors(400, 401, 404, 409, 422),
              summary="An external run's program is done (or failed)")
 async def finish_external(run_id: str, runs: RunsDep, reader: ReaderDep,
                           body: Annotated[ExternalFinish, Body(default_factory=ExternalFinish)]) -> dict[str, Any]:

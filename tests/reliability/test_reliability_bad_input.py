@@ -125,7 +125,7 @@ BAD_PATCHES: list[tuple[str, str, str]] = [
     ("a NaN weight", '{"parameter": {"kind": "bias", "layer": 1, "row": 0, "value": NaN}}', "value"),
     ("a huge weight", J({"parameter": {"kind": "bias", "layer": 1, "row": 0, "value": 1e300}}), "value"),
     ("unknown parameter kind", J({"parameter": {"kind": "gate", "layer": 1, "row": 0, "value": 1}}), "kind"),
-    ("unknown field", J({"epochs": 5}), "epochs"),
+    ("unknown field", J({"hidden_layers": [4]}), "hidden_layers"),
 ]
 
 
