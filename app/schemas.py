@@ -142,6 +142,61 @@ class RunPatch(BaseModel):
                                "done or stopped goes on with it (paused again, from its checkpoint)")
 
 
+Number = Annotated[float, Field(allow_inf_nan=False)]
+Weights = list[list[Number]]
+
+
+class ExternalRunCreate(BaseModel):
+    """``POST /api/runs/external``: a model trained elsewhere (your own NumPy MLP, a PyTorch nn.Sequential of
+    Linear layers and elementwise activations) that streams its epochs into a run the page draws."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: str = Field("", max_length=200)
+    layer_sizes: list[int] = Field(min_length=2, max_length=66, description="n₀ … n_L: inputs, layers, outputs")
+    activations: list[str] = Field(min_length=1, max_length=65,
+                                   description="σ of layers 1 … L, names from GET /api/catalog (linear if none)")
+    task: Literal["classification", "regression"] = "classification"
+    n_classes: int = Field(2, ge=0, le=10_000)
+    epochs: int | None = Field(None, ge=1, description="the epochs it will train, if known")
+
+
+class ProbeIn(BaseModel):
+    """One example's forward and backward pass: aˡ for l = 0 … L (a⁰ its input), zˡ and δˡ for l = 1 … L,
+    its target y."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    activations: list[list[Number]]
+    zs: list[list[Number]]
+    deltas: list[list[Number]]
+    target: list[Number] = []
+
+
+class EpochIn(BaseModel):
+    """``POST /api/runs/{id}/epochs``: one epoch of an external run, its epochs numbered 0, 1, 2 … in order.
+    Wˡ of shape (n_{l−1}, n_l) (PyTorch's Linear.weight transposed), ∂C/∂Wˡ of the same shapes."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    epoch: int = Field(ge=0)
+    train_cost: Number
+    test_cost: Number | None = None
+    accuracy: float | None = Field(None, ge=0, le=1)
+    train_accuracy: float | None = Field(None, ge=0, le=1)
+    learning_rate: float = Field(0.0, ge=0, allow_inf_nan=False)
+    weights: list[Weights]
+    biases: list[list[Number]]
+    grad_weights: list[Weights]
+    grad_biases: list[list[Number]]
+    probe: ProbeIn | None = None
+
+
+class ExternalFinish(BaseModel):
+    """``POST /api/runs/{id}/finish``: the external program is done (or failed, with why)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    state: Literal["done", "failed"] = "done"
+    reason: str = Field("", max_length=2000)
+
+
 class StepRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
     unit: Literal["epoch", "batch"] = "epoch"
@@ -159,6 +214,9 @@ class RunLinks(BaseModel):
 class RunOut(BaseModel):
     id: str
     name: str
+    kind: Literal["trained", "external"] = Field(
+        "trained", description="trained here, or external: a model trained by its own program, which streams "
+                               "its epochs in (POST /api/runs/external)")
     state: RunStateName
     reason: str
     epoch: int

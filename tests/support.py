@@ -723,3 +723,21 @@ class WorkerProc:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+
+@contextlib.contextmanager
+def tmpfs(where: Path, options: str) -> Iterator[Path]:
+    """A real, small tmpfs mounted at ``where`` (e.g. ``size=64k``, ``ro,size=1m``): a disk that fills or
+    refuses writes. Needs root: CI runs as root and fails here without it; elsewhere the test is skipped."""
+    import pytest
+
+    where.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True, text=True)
+    if r.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"cannot mount a tmpfs: {r.stderr.strip()}")
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)

@@ -18,7 +18,7 @@ import logging
 import secrets
 import socket
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -160,12 +160,13 @@ class ClusterRuns(RunManager):
         finally:
             self._waiting.pop(cid, None)
 
-    async def _replies(self) -> None:
-        last = b"0-0"
-        key = bus.reply_key(self.node)
+    async def _read_stream(self, key: str, handle: Callable[[dict[bytes, bytes]], Awaitable[None]]) -> None:
+        """Every entry of a Redis stream, from its start, in order, for as long as the task lives (a failing
+        broker is waited out)."""
+        last: bytes | str = "0-0"
         while True:
             try:
-                got = await self.r.xread({key: last}, count=256, block=1000)
+                got = await self.r.xread({key: last}, count=512, block=1000)
                 self._ok()
             except RedisError as e:
                 self._failing(e)
@@ -174,10 +175,16 @@ class ClusterRuns(RunManager):
             for _, entries in got or []:
                 for entry_id, fields in entries:
                     last = entry_id
-                    msg = bus.unpack(fields)
-                    fut = self._waiting.get(int(msg.header.get("id", 0)))
-                    if fut is not None and not fut.done():
-                        fut.set_result(msg)
+                    await handle(fields)
+
+    async def _replies(self) -> None:
+        await self._read_stream(bus.reply_key(self.node), self._answered)
+
+    async def _answered(self, fields: dict[bytes, bytes]) -> None:
+        msg = bus.unpack(fields)
+        fut = self._waiting.get(int(msg.header.get("id", 0)))
+        if fut is not None and not fut.done():
+            fut.set_result(msg)
 
     # -- the registry ---------------------------------------------------------------------------------------
     async def _registry(self, run_id: str) -> dict[str, str]:
@@ -409,20 +416,7 @@ class ClusterRuns(RunManager):
 
     async def _follow(self, view: View) -> None:
         """Feed the view from the run's stream, from its start (each epoch is taken once) to its end."""
-        last: bytes | str = "0-0"
-        key = bus.events_key(view.id)
-        while True:
-            try:
-                got = await self.r.xread({key: last}, count=512, block=1000)
-                self._ok()
-            except RedisError as e:
-                self._failing(e)
-                await asyncio.sleep(1.0)
-                continue
-            for _, entries in got or []:
-                for entry_id, fields in entries:
-                    last = entry_id
-                    await self._apply(view, fields)
+        await self._read_stream(bus.events_key(view.id), lambda fields: self._apply(view, fields))
 
     async def _apply(self, view: View, fields: dict[bytes, bytes]) -> None:
         kind = bus.text(fields, "k")

@@ -78,7 +78,7 @@ export function createActions(store, { requestFrame }) {
     store.set(patch);
     stream = connectRun(store, run.id);
     hash();
-    loadData(run.id);
+    if (run.kind !== "external") loadData(run.id); // an external run's data stays with its own program
   }
 
   async function openRun(id) {
