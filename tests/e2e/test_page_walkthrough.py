@@ -157,6 +157,16 @@ def test_walk_every_step_of_the_default_net(page, server):
     p.click("#step-through")
     at_frame(p, 0)
     assert [int(i) for i in p.get_attribute(".walk-batch", "data-indices").split(",")] == batch
+    # follow another example: one of the batch's, through the same step
+    p.fill(".walk-probe", str(batch[3]))
+    p.press(".walk-probe", "Enter")
+    p.wait_for_function("k => document.querySelector('.walk-probe-info').dataset.probe === String(k)"
+                        " && window.__bpv.walk().status === 'ready'", arg=batch[3], timeout=20_000)
+    assert p.get_attribute(".walk-probe-info", "data-in-batch") == "true"
+    assert [int(i) for i in p.get_attribute(".walk-batch", "data-indices").split(",")] == batch
+    expected = expected_walk(stored, batch, batch[3])
+    for n in shown(p, "#walkthrough"):
+        np.testing.assert_allclose(n["value"], want(expected, n), rtol=RTOL, atol=ATOL, err_msg=str(n))
     # apply: exactly this step is trained, and the walk of the next batch starts from its weights
     p.click(".walk-chip[data-step=update]")
     p.keyboard.press("ArrowRight")
@@ -195,6 +205,13 @@ def test_walk_every_step_of_a_three_hidden_layer_net(browser, server):
         # the curves show the epoch the applied step ended
         p.wait_for_function("n => window.__bpv.historyEpochs().last === n", arg=history["last"] + 1, timeout=20_000)
         wait_curves(p)
-        assert watch.errors() == []
+        # a run that cannot train again has no next step: the server's refusal is shown
+        p.keyboard.press("Escape")
+        server.send("POST", f"/api/runs/{p.evaluate('window.__bpv.run().id')}/stop")
+        wait_state(p, "stopped")
+        p.click("#step-through")
+        p.wait_for_selector(".walk-error", timeout=20_000)
+        assert p.inner_text(".walk-error") == "cannot walk through a step of a run that is stopped (it must be paused)"
+        assert watch.errors(ignore=("status of 409",)) == []  # the refusal itself, which the browser logs
     finally:
         p.context.close()

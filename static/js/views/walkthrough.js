@@ -179,7 +179,8 @@ export function mountWalkthrough(root, { networkPanel, button }, walk) {
       state = s;
       const w = s.walk;
       const open = !!w;
-      button.disabled = s.busy || !s.run;
+      const disabled = s.busy || !s.run;
+      if (button.disabled !== disabled) button.disabled = disabled;
       if (open !== wasOpen) {
         wasOpen = open;
         root.hidden = !open;

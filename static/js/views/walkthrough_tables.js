@@ -110,7 +110,7 @@ function cost(ans) {
   const n = ans.batch_indices.length;
   const reg = ans.regularization;
   return [
-    p(`${ans.cost.formula}. The probe's answer aᴸ against its target y:`, "walk-how"),
+    p("The probe's answer aᴸ against its target y (the equation above, for one example, is its Cₓ):", "walk-how"),
     ...vectorTable([
       { label: "aᴸₖ", cell: (k) => num(out.a[k], "a", { l: L, k }) },
       { label: "yₖ", cell: (k) => num(ans.probe.y[k], "y", { l: L, k }) },
