@@ -237,6 +237,22 @@ export function createActions(store, { requestFrame }) {
       }
     },
 
+    // -- hook for the walkthrough and the gradient check (walkthrough_actions.js) --------------------------------
+    /**
+     * Pause the open run if it trains, and show it live: their questions are about its current weights.
+     * `keep`: the run is about to be trained from here, so it is no longer a draft. Throws what the server says.
+     */
+    async pauseLive({ keep = false } = {}) {
+      const s = get();
+      if (!s.run) return;
+      if (keep) draft = null;
+      if (!s.following) goLive();
+      if (isRunning(s)) {
+        const t = performance.now();
+        setRun(await api.control(s.run.id, "pause"), t);
+      }
+    },
+
     /** A new run with the same setup: the same seed gives the same initial weights. */
     reset: () => newRun({ start: false }),
 

@@ -70,4 +70,8 @@ export const api = {
   data: (id) => request("GET", `${run(id)}/data`),
   exportUrl: (id) => `${run(id)}/export`,
   uploadCsv: (form) => request("POST", "/api/datasets", { form }),
+  // one step taken apart (docs/walkthrough.md): the run must be paused
+  walkthrough: (id, body) => request("POST", `${run(id)}/walkthrough`, { json: body }),
+  gradcheck: (id, body) => request("POST", `${run(id)}/gradcheck`, { json: body }),
+  whatif: (id, body) => request("POST", `${run(id)}/whatif`, { json: body }),
 };

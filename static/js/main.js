@@ -16,6 +16,9 @@ import { mountMessages } from "./views/messages.js";
 import { mountNetwork } from "./views/network.js";
 import { mountRuns } from "./views/runs.js";
 import { mountTimeline } from "./views/timeline.js";
+import { createWalkActions } from "./walkthrough_actions.js";
+import { mountGradTools } from "./views/gradtools.js";
+import { mountWalkthrough } from "./views/walkthrough.js";
 
 const LABELS = {
   circle: "Circle", xor: "Exclusive or", gauss: "Gaussian", spiral: "Spiral", moons: "Moons",
@@ -52,6 +55,9 @@ const byId = (id) => document.getElementById(id);
 const network = mountNetwork(byId("network-panel"), actions);
 const dataView = mountData(byId("data-panel"), actions);
 const charts = mountCharts(byId("charts-panel"), actions);
+// walkthrough and gradient check (walkthrough_actions.js, views/walkthrough.js, views/gradtools.js)
+const walk = createWalkActions(store, actions);
+const walkView = mountWalkthrough(byId("walkthrough"), { networkPanel: byId("network-panel"), button: byId("step-through") }, walk);
 views = [
   ["controls", mountControls(document.body, actions)],
   ["layers", mountLayers(byId("layer-editor"), actions)],
@@ -62,6 +68,8 @@ views = [
   ["charts", charts],
   ["runs", mountRuns(byId("runs-panel"), actions)],
   ["messages", mountMessages(byId("messages"), actions)],
+  ["walkthrough", walkView],
+  ["gradtools", mountGradTools(byId("grad-tools"), walk)],
 ];
 
 // Follow-up work when the open run changes state (the runs list, the stored epochs), and a fresh list of
@@ -87,6 +95,7 @@ store.subscribe((s) => {
 document.addEventListener("keydown", (ev) => {
   const t = ev.target;
   const typing = t instanceof HTMLElement && (t.isContentEditable || ["INPUT", "SELECT", "TEXTAREA", "BUTTON"].includes(t.tagName));
+  if (walk.handleKey(ev)) return; // the walkthrough's ← → and Escape while it is open
   if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
   if (ev.key === " " && !typing) {
     ev.preventDefault();
@@ -134,6 +143,7 @@ Object.defineProperty(window, "__bpv", {
     counters: () => ({ snapshots: store.state.received, frames: network.debug() ? network.debug().frames : 0 }),
     /** Main-thread ms per view since the page opened (Plotly's own tasks under "charts (Plotly)"). */
     viewTimes: () => JSON.parse(JSON.stringify({ ...viewTimes, "charts (Plotly)": charts.stats() })),
+    walk: () => walkView.debug(),
     benchFrame: () => network.benchFrame(),
     benchEmpty: () => network.benchEmpty(),
     benchReference: () => network.benchReference(),

@@ -17,7 +17,7 @@ function makeCanvas(w, h) {
 }
 
 /** An image of `data` (row-major, width × height) on a scale; reuses `prev` when the size matches. */
-function imageOf(prev, data, width, height, max, scale) {
+export function imageOf(prev, data, width, height, max, scale) {
   const c = prev && prev.width === width && prev.height === height ? prev : makeCanvas(width, height);
   const ctx = c.getContext("2d");
   const img = ctx.createImageData(width, height);
