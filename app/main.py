@@ -7,6 +7,7 @@ the lifespan, never at module level.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,8 +22,11 @@ from threadpoolctl import threadpool_limits
 from . import __version__
 from .api import api_router
 from .config import Settings
+from .connections import ConnectionCap
 from .middleware import BodyLimit, SecurityHeaders
+from .openapi import declare_security
 from .paths import STATIC_DIR
+from .security import Guard, Policy, login_url
 from .services.data import DataError, DataService
 from .services.lifecycle import IllegalTransition
 from .services.reader import RunReader
@@ -36,6 +40,10 @@ log = logging.getLogger("backprop_viz")
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     s: Settings = app.state.settings
+    policy: Policy = app.state.policy
+    if policy.generated:  # one line, as Jupyter Server does: the only place this token is ever shown
+        print(f"backprop-viz: listening beyond loopback with no BPV_API_TOKEN, so this run has a token; log in at "
+              f"{login_url(s.host, s.port, policy.token or '')}", file=sys.stderr, flush=True)
     storage = Storage(s.db_path, int(s.snapshot_budget_mb * 2**20))
     interrupted = storage.mark_interrupted()
     if interrupted:
@@ -61,14 +69,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Watch a neural network learn by backpropagation: runs over REST, "
                               "every epoch's tensors over WS /ws/runs/{id} (see docs/protocol.md).")
     app.state.settings = settings
+    app.state.policy = policy = Policy.from_settings(settings)
+    # outermost last: the cap, the Host / Origin / CSRF guard, CORS, the body limit, the security headers
     app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + 2**16)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["*"])
+    app.add_middleware(Guard, policy=policy)
+    app.add_middleware(ConnectionCap, limit=settings.max_connections)
     _errors(app)
     app.include_router(api_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    declare_security(app, policy)
     return app
 
 

@@ -188,7 +188,9 @@ def test_with_a_token_every_write_needs_it_and_reads_as_configured(make_server: 
             assert auth.get(path).status_code == 200, path
             status = anon.get(path).status_code
             assert status == (401 if reads_need_it else 200), f"GET {path} without the token: {status}"
-        assert anon.get("/healthz").status_code == 200 and anon.get("/").status_code == 200
+        assert anon.get("/healthz").status_code == 200
+        page = anon.get("/")  # the page, or its login form when reads need the token
+        assert (page.status_code, 'name="token"' in page.text) == ((401, True) if reads_need_it else (200, False))
 
         live = kit.create_run(auth, start=False)
     url = f"{srv.ws_url}/ws/runs/{live['id']}"
@@ -198,16 +200,19 @@ def test_with_a_token_every_write_needs_it_and_reads_as_configured(make_server: 
         assert asyncio.run(_first(f"{url}?token=wrong", None))[:2] == ("closed", 1008)
         assert asyncio.run(_first(f"{url}?token={TOKEN}", None))["type"] == "hello"
         assert asyncio.run(_first(url, None, BEARER))["type"] == "hello"
-        url = f"{url}?token={TOKEN}"
-    else:
+    else:  # an anonymous stream reads; its control messages need the token
         assert first["type"] == "hello"
-    replies = asyncio.run(_control(url, [{"type": "control", "action": "step"},
-                                         {"type": "probe", "index": 3},
-                                         {"type": "control", "action": "step", "token": "wrong"},
-                                         {"type": "control", "action": "step", "token": TOKEN}]))
-    assert [r.get("status") for r in replies[:3]] == [401, 401, 401], replies
-    assert all("token" in r["message"] for r in replies[:3])
-    assert replies[3] is None, "a control message with the token is carried out without an error"
+        replies = asyncio.run(_control(url, [{"type": "control", "action": "step"},
+                                             {"type": "probe", "index": 3},
+                                             {"type": "control", "action": "step", "token": "wrong"},
+                                             {"type": "control", "action": "step", "token": TOKEN}]))
+        assert [r.get("status") for r in replies[:3]] == [401, 401, 401], replies
+        assert all("token" in r["message"] for r in replies[:3])
+        assert replies[3] is None, "a control message with the token is carried out without an error"
+    # a stream that logged in with the token needs it on no message
+    replies = asyncio.run(_control(f"{url}?token={TOKEN}", [{"type": "control", "action": "step"},
+                                                           {"type": "probe", "index": 3}]))
+    assert replies == [None, None], replies
 
 
 async def _control(url: str, messages: list[dict[str, Any]]) -> list[Any]:
