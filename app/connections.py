@@ -88,7 +88,9 @@ def guarded_http(header_timeout: float, max_connections: int) -> type[asyncio.Pr
         def _expire(self) -> None:
             self._timer = None
             if self._still_waiting():
-                self.transport.close()
+                self.transport.close()  # connection_lost forgets it
+            elif self not in self.connections:  # handed over to the WebSocket protocol: forget it here
+                self._waiting().pop(self, None)
 
         def _make_room(self) -> None:
             waiting = self._waiting()
