@@ -13,10 +13,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from threadpoolctl import threadpool_limits
 
 from . import __version__
@@ -24,7 +27,7 @@ from .api import api_router
 from .config import Settings
 from .connections import ConnectionCap
 from .middleware import BodyLimit, SecurityHeaders
-from .openapi import declare_security
+from .openapi import finish_openapi
 from .paths import STATIC_DIR
 from .security import Guard, Policy, login_url
 from .services.data import DataError, DataService
@@ -81,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _errors(app)
     app.include_router(api_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    declare_security(app, policy)
+    finish_openapi(app, settings, policy)
     return app
 
 
@@ -105,9 +108,30 @@ def _errors(app: FastAPI) -> None:
     async def data_error(_: Request, e: DataError) -> JSONResponse:
         return detail(e.status, str(e))
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, e: StarletteHTTPException) -> Response:
+        """405 (and OPTIONS) with an Allow that lists every method of the path, not just one route's."""
+        if e.status_code != 405:
+            return await http_exception_handler(request, e)
+        allow = ", ".join(_methods(app, request))
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers={"Allow": allow})
+        return JSONResponse({"detail": f"{request.method} is not a method of {request.url.path}; its methods: "
+                                       f"{allow}"}, status_code=405, headers={"Allow": allow})
+
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, e: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(err.get("loc", ())), "msg": str(err.get("msg", "")), "type": err.get("type", "")}
                   for err in e.errors()]
         text = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in errors)
         return JSONResponse({"detail": errors, "message": text}, status_code=422)
+
+
+def _methods(app: FastAPI, request: Request) -> list[str]:
+    """The methods some route answers at this path, and OPTIONS."""
+    out = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in app.router.routes):
+            out.append(method)
+    return [*out, "OPTIONS"]

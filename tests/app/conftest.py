@@ -28,6 +28,13 @@ from tests.support import Server  # noqa: E402
 
 
 # -- the ASGI app --------------------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _testserver_is_a_host_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starlette's TestClient says ``Host: testserver`` (and test_app_rest's ASGI client ``test``): allow those
+    names, as a deployment would its own (BPV_ALLOWED_HOSTS)."""
+    monkeypatch.setenv("BPV_ALLOWED_HOSTS", "testserver,test")
+
+
 @pytest.fixture
 def make_client(tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
     """A factory: ``make_client(max_running=1, ...)`` → a started TestClient on its own temp data dir."""
