@@ -1,5 +1,5 @@
 """Load, faults and fuzzing at full size (issue 6): the larger variants of tests/reliability, against a REAL
-uvicorn on loopback (``python -m uvicorn app.main:create_app --factory …``, as tests/reliability starts it).
+uvicorn on loopback (started as ``backprop-viz serve`` starts it: tests/support.py ``Server``).
 
 1. **50 watchers while 4 runs train.** One run at the page's watchable speed (20 epochs/s) is watched by 50
    ``websockets`` clients, spread over 5 client processes so that the clients' own Python does not become

@@ -22,7 +22,7 @@ DOCS_HTML = """<!doctype html>
 <link rel="stylesheet" href="/static/vendor/swagger/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
 <script src="/static/vendor/swagger/swagger-ui-bundle.js"></script>
-<script src="/static/js/api-docs.js"></script></body></html>"""
+<script type="module" src="/static/js/api-docs.js"></script></body></html>"""
 
 
 @router.get("/", response_class=HTMLResponse)

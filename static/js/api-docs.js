@@ -1,11 +1,9 @@
 // Starts Swagger UI on /docs (static/vendor/swagger). A file of its own: the CSP allows no inline script.
 // No validator badge (it would call a server elsewhere); "Try it out" talks to this server only.
-// Each request carries X-CSRF-Token (the bpv-csrf cookie /docs sets), as the page's own do.
+// Each request carries X-CSRF-Token (the bpv-csrf cookie /docs sets), as the page's own do. A module: it runs
+// after the classic script that defines SwaggerUIBundle.
 /* global SwaggerUIBundle */
-function csrfToken() {
-  const pair = document.cookie.split("; ").find((c) => c.startsWith("bpv-csrf="));
-  return pair ? decodeURIComponent(pair.slice("bpv-csrf=".length)) : "";
-}
+import { csrfToken } from "./api.js";
 
 window.ui = SwaggerUIBundle({
   url: "/openapi.json",

@@ -26,7 +26,7 @@ export function formatDetail(detail) {
 }
 
 /** The bpv-csrf cookie the server sets with the page: sent back as X-CSRF-Token, which no other site can do. */
-function csrfToken() {
+export function csrfToken() {
   const pair = document.cookie.split("; ").find((c) => c.startsWith("bpv-csrf="));
   return pair ? decodeURIComponent(pair.slice("bpv-csrf=".length)) : "";
 }

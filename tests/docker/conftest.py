@@ -117,8 +117,8 @@ def make_volume(engine: str) -> Iterator[Callable[[], str]]:
 @pytest.fixture(scope="session")
 def start_server(engine: str, image: str, make_volume: Callable[[], str]) -> Iterator[Callable[..., Server]]:
     """Starts a container of the image on the host network, bound to 127.0.0.1 (``host=None``: the image's
-    0.0.0.0) on a free port, with a named volume at /data, and waits until /healthz answers. Containers are removed at the end (before the
-    volumes and the image, as this fixture is set up after them)."""
+    0.0.0.0) on a free port, with a named volume at /data, and waits until /healthz answers. Containers are
+    removed at the end (before the volumes and the image, as this fixture is set up after them)."""
     started: list[str] = []
 
     def start(volume: str | None = None, host: str | None = "127.0.0.1") -> Server:

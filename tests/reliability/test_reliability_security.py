@@ -216,25 +216,20 @@ def test_with_a_token_every_write_needs_it_and_reads_as_configured(make_server: 
 
 
 async def _control(url: str, messages: list[dict[str, Any]]) -> list[Any]:
-    """Send each message and return the error it gets (None when a state/metrics message comes instead)."""
+    """Send each message and return the error it gets, or None. Each is followed by a marker that always gets
+    an error (an unknown type): the first error after a message is either its own or the marker's — no
+    waiting for something that may not come."""
     out: list[Any] = []
     async with websockets.connect(url, compression=None, max_size=2**26) as ws:
         for m in messages:
             await ws.send(json.dumps(m))
-            reply = None
-            try:
-                while True:
-                    msg = await asyncio.wait_for(ws.recv(), 3)
-                    if isinstance(msg, str):
-                        body = kit.strict_loads(msg)
-                        if body["type"] == "error":
-                            reply = body
-                            break
-                        if body["type"] in ("metrics", "state"):
-                            break
-            except TimeoutError:
-                pass
-            out.append(reply)
+            await ws.send(json.dumps({"type": "marker"}))
+            errors = []
+            while not errors or "marker" not in errors[-1]["message"]:
+                msg = await asyncio.wait_for(ws.recv(), 30)
+                if isinstance(msg, str) and (body := kit.strict_loads(msg))["type"] == "error":
+                    errors.append(body)
+            out.append(errors[0] if len(errors) > 1 else None)
     return out
 
 
