@@ -6,10 +6,11 @@
 - **Login**: when a token is in effect — ``BPV_API_TOKEN``, or one generated at start because the server
   listens beyond loopback with none set (printed in a login URL) — API clients send ``Authorization: Bearer
   <token>`` and the page trades ``/?token=…`` for an HttpOnly, SameSite=Strict session cookie.
-- **CSRF**: a state-changing request that rides on the browser (a session cookie, or a form, multipart or
-  text/plain body, which any page may send) must carry ``X-CSRF-Token`` equal to the ``bpv-csrf`` cookie (the
-  double submit of Tornado's ``_xsrf``); one with a foreign ``Origin`` or ``Sec-Fetch-Site`` is refused
-  outright. A valid Bearer token needs neither: no browser sends it by itself.
+- **CSRF**: a state-changing request that rides on the browser (the session cookie; a form or text/plain
+  body, which any page may send; a browser's multipart upload) must carry ``X-CSRF-Token`` equal to the
+  ``bpv-csrf`` cookie (the double submit of Tornado's ``_xsrf``); one with a foreign ``Origin`` or
+  ``Sec-Fetch-Site`` is refused outright. A valid Bearer token needs neither: no browser sends it by itself.
+- ``GET /healthz`` is open to any Host: orchestrators probe it by the container's address.
 - On loopback with no token nothing needs a login, as before; the Host and CSRF rules still hold, and a
   request that reaches such a server over a non-loopback address is refused (it listens wider than it thinks).
 """
@@ -154,6 +155,8 @@ class Policy:
     def refusal(self, scope: Scope) -> str | None:
         """Why this request or stream is refused (403 / close 1008), or None. Authentication itself (401) is
         the routes' business: ``api/deps.py``."""
+        if scope["type"] == "http" and scope["path"] == "/healthz" and scope["method"] in SAFE_METHODS:
+            return None  # says nothing but "ok", the number of live runs and the version
         headers = Headers(scope=scope)
         if not self.host_allowed(headers):
             host = headers.get("host", "")[:40]

@@ -143,6 +143,7 @@ def test_a_rebound_name_gets_403_and_the_stream_1008(server: Any, http: httpx.Cl
                  f"127.0.0.2:{server.port}"):
         assert http.get("/api/runs", headers={"Host": host}).status_code == 200, host
     assert _ws_close(server.port, run["id"], host=f"localhost:{server.port}") is None
+    assert http.get("/healthz", headers={"Host": "10.1.2.3:8000"}).status_code == 200, "probes use any address"
 
 
 @pytest.mark.parametrize("allowed", ["viz.example.org, 10.1.2.3", "*"])
