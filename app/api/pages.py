@@ -28,14 +28,15 @@ DOCS_HTML = """<!doctype html>
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request, policy: PolicyDep, token: str | None = None) -> Response:
     """The page. ``/?token=…`` (the login URL) trades the token for the session cookie and redirects here; a
-    server whose reads need a login shows its login form to a browser without the cookie."""
+    server with a token shows its login form to a browser without the cookie (the page's first act is to
+    create a run, which needs the login)."""
     if token is not None:
         if policy.login_required and not policy.token_ok(token):
             return _login(request, "Wrong token: copy it again from the login URL the server printed.")
         response: Response = RedirectResponse("/", status_code=303)  # the token leaves the address bar
         set_cookies(response, request, policy, login=policy.login_required)
         return response
-    if policy.reads_need_login and not policy.authenticated(request):
+    if policy.login_required and not policy.authenticated(request):
         return _login(request, "")
     response = templates.TemplateResponse(request, "index.html", {"static_url": "/static"})
     set_cookies(response, request, policy, login=False)

@@ -254,7 +254,8 @@ def test_a_server_without_a_token_refuses_requests_over_a_non_loopback_address()
     """The safety net for a server started some other way (``uvicorn --host 0.0.0.0``) that thinks it is on
     loopback: the policy looks at the address the request arrived on."""
     policy = Policy.from_settings(Settings(host="127.0.0.1"))
-    scope = {"type": "http", "method": "GET", "headers": [(b"host", b"localhost:8000")], "scheme": "http"}
+    scope = {"type": "http", "method": "GET", "path": "/api/runs", "headers": [(b"host", b"localhost:8000")],
+             "scheme": "http"}
     assert policy.refusal({**scope, "server": ("127.0.0.1", 8000)}) is None
     assert policy.refusal({**scope, "server": ("/tmp/bpv.sock", None)}) is None
     assert "BPV_API_TOKEN" in (policy.refusal({**scope, "server": ("192.0.2.2", 8000)}) or "")
