@@ -6,8 +6,9 @@ valid data accepted and invalid data refused; 405 and Allow as documented; prote
 request without the token; resources gone after DELETE …) plus ``finite_json`` (schemathesis_hooks.py).
 
 The CLI runs as a user would run it (see README "REST API"); the counts go to the figures. A seeded,
-short run in CI (≥ 1 000 cases each way); ``BPV_FUZZ_SCALE=5`` (benchmarks/bench_load.py --fuzz) is the long
-one. schemathesis.toml says which answers are acceptable to schema-valid data that does not fit its dataset.
+short run in CI (≥ 1 000 cases each way); ``BPV_FUZZ_SCALE=15`` (benchmarks/bench_load.py --fuzz) is the
+long one (≥ 5 000 cases each way). schemathesis.toml says which answers are acceptable to schema-valid
+data that does not fit its dataset.
 """
 
 from __future__ import annotations
@@ -25,14 +26,15 @@ from tests import support as kit
 
 HERE = Path(__file__).parent
 SCALE = float(os.environ.get("BPV_FUZZ_SCALE", "1"))
-EXAMPLES = round(20 * SCALE)  # per operation and phase
-MIN_CASES = round(1000 * SCALE)
+EXAMPLES = round(20 * SCALE)  # per operation and phase (an operation with few inputs has fewer cases)
+MIN_CASES = 1000 if SCALE < 15 else 5000  # the long run: BPV_FUZZ_SCALE=15
 TOKEN = "schemathesis-t0ken"
 # Small limits keep the runs the fuzzer creates cheap (one trains at a time); the defaults stay valid.
 LIMITS = {"BPV_MAX_RUNNING": "1", "BPV_MAX_QUEUED": "100000", "BPV_MAX_PARAMS": "20000", "BPV_MAX_SAMPLES": "2000",
           "BPV_MAX_EPOCHS": "1000"}
 
 
+@pytest.mark.timeout(round(600 * SCALE))
 @pytest.mark.parametrize("token", [False, True], ids=["no token", "token for reads and writes"])
 def test_schemathesis_checks_all(make_server: Any, token: bool) -> None:
     env = {**LIMITS, **({"BPV_API_TOKEN": TOKEN, "BPV_TOKEN_FOR_READS": "true"} if token else {})}
