@@ -62,7 +62,8 @@ DtypeName = Annotated[str, OneOf("dtype", lambda: network.DTYPES)]
 RunStateName = Literal["queued", "running", "paused", "done", "stopped", "diverged", "failed", "interrupted"]
 
 Width = Annotated[int, Field(ge=1, le=4096)]
-_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+# strict: JSON types are kept — true is not 1, "4" is not 4 (an int is still a float: 1 for 1.0)
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class RunConfig(BaseModel):
@@ -121,7 +122,7 @@ class RunCreate(RunConfig):
 
 
 class ParameterEdit(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+    model_config = _STRICT
     kind: Literal["weight", "bias"]
     layer: int = Field(ge=1)
     row: int = Field(ge=0)
@@ -132,7 +133,7 @@ class ParameterEdit(BaseModel):
 class RunPatch(BaseModel):
     """``PATCH /api/runs/{id}``: only the fields given change. ``speed: null`` means unlimited."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+    model_config = _STRICT
     learning_rate: float | None = Field(None, gt=0, le=100)
     speed: float | None = Field(None, gt=0, le=100_000)
     probe_index: int | None = Field(None, ge=0)
@@ -198,7 +199,7 @@ class ExternalFinish(BaseModel):
 
 
 class StepRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+    model_config = _STRICT
     unit: Literal["epoch", "batch"] = "epoch"
 
 
@@ -619,12 +620,16 @@ class ErrorOut(BaseModel):
 _ERROR_TEXT = {
     400: "The body could not be read (not UTF-8, not JSON, a broken form)",
     401: "The API token is missing or wrong (only when the server has one)",
+    403: "Refused: a Host that is not allowed; or, for a change, another site's Origin or Sec-Fetch-Site, a form "
+         "or text/plain body, a browser's upload or the session cookie without X-CSRF-Token",
+    405: "Not a method of this path: the Allow header lists its methods",
     404: "No such run, dataset or stored epoch",
     409: "Not allowed in the run's current state; the message names it",
     413: "The request body is over the upload limit",
     422: "Invalid input or over a limit; the message names the field",
     429: "Too many live runs (or queued steps); the message says what to do",
-    503: "The server cannot do it now: its training workers or its storage are failing (the message says which)",
+    503: "The server cannot take this now: its training workers or its storage are failing, or it is at its limit "
+         "of connections (BPV_MAX_CONNECTIONS; Retry-After says when to try again); the message says which",
 }
 
 

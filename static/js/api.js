@@ -25,8 +25,15 @@ export function formatDetail(detail) {
   return JSON.stringify(detail);
 }
 
+/** The bpv-csrf cookie the server sets with the page: sent back as X-CSRF-Token, which no other site can do. */
+export function csrfToken() {
+  const pair = document.cookie.split("; ").find((c) => c.startsWith("bpv-csrf="));
+  return pair ? decodeURIComponent(pair.slice("bpv-csrf=".length)) : "";
+}
+
 async function request(method, url, { json, form, binary = false } = {}) {
-  const init = { method, headers: {} };
+  const init = { method, headers: {}, credentials: "same-origin" };
+  if (method !== "GET") init.headers["X-CSRF-Token"] = csrfToken();
   if (json !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(json);

@@ -195,7 +195,7 @@ def test_a_hostile_upload_gets_a_4xx_naming_the_file_and_line(http: httpx.Client
 
 
 def test_an_upload_without_a_file_names_the_field(http: httpx.Client) -> None:
-    r = http.post("/api/datasets", data={"label_column": "label"})
+    r = http.post("/api/datasets", files={"label_column": (None, "label")})  # multipart, no file field
     assert r.status_code == 422 and "file" in _message(r)
 
 
