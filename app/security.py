@@ -98,6 +98,10 @@ class Policy:
         token, generated = settings.api_token, False
         if token is None and exposed:
             token, generated = secrets.token_urlsafe(32), True
+            if settings.clustered and settings.broker_url:  # one token for every replica of a cluster
+                from .cluster.bus import shared_token
+
+                token = shared_token(settings.broker_url, token)
         reads = settings.token_for_reads if settings.token_for_reads is not None else exposed
         hosts = {"localhost", *(split_host(h)[0] for h in settings.allowed_hosts if h != "*")}
         if settings.host.strip("[]") not in WILDCARD_HOSTS:
