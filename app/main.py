@@ -7,6 +7,7 @@ the lifespan, never at module level.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -146,10 +147,17 @@ def _errors(app: FastAPI) -> None:
 
 
 def _methods(app: FastAPI, request: Request) -> list[str]:
-    """The methods some route answers at this path, and OPTIONS."""
-    out = []
-    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
-        scope = {**request.scope, "method": method}
-        if any(route.matches(scope)[0] == Match.FULL for route in app.router.routes):
-            out.append(method)
-    return [*out, "OPTIONS"]
+    """The methods some route answers at this path, and OPTIONS. Where the path is in the API's schema, the
+    methods of its most specific path there (``/api/runs/external`` is its own path, not ``/api/runs/{run_id}``
+    with the id "external")."""
+    order = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+    out = {m for m in order
+           if any(route.matches({**request.scope, "method": m})[0] == Match.FULL for route in app.router.routes)}
+    path = request.url.path
+    documented = [(template, ops) for template, ops in app.openapi().get("paths", {}).items()
+                  if re.fullmatch(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)), path)]
+    if documented:
+        _, ops = min(documented, key=lambda t: (t[0].count("{"), -len(t[0])))
+        named = {m.upper() for m in ops}
+        out &= named | ({"HEAD"} if "GET" in named else set())
+    return [m for m in order if m in out] + ["OPTIONS"]

@@ -297,39 +297,45 @@ class RunManager:
         self._evict()
         return run
 
-    def _external(self, run_id: str) -> Run:
+    async def _external(self, run_id: str) -> Run:
         run = self.runs.get(run_id)
-        if run is None or run.meta.get("kind") != "external":
-            raise NotFound(f"no live external run {run_id!r}")
+        if run is None:
+            row = await asyncio.to_thread(self.storage.get_run, run_id)
+            if row is None:
+                raise NotFound(f"no run {run_id!r}")
+            raise IllegalTransition(f"run {run_id} is {row['state']}: it takes no more epochs")
+        if run.meta.get("kind") != "external":
+            raise IllegalTransition(f"run {run_id} is trained here, not by a program of its own: it takes no epochs")
         if run.state.terminal:
             raise IllegalTransition(f"the external run {run_id} is {run.state.value}: it takes no more epochs")
         return run
 
     async def ingest(self, run_id: str, epoch: EpochIn) -> Run:
-        run = self._external(run_id)
+        run = await self._external(run_id)
         external.ingest(run, epoch)
         if epoch.epoch >= run.config.epochs:
             run.end(RunState.DONE, f"reached the epoch limit {run.config.epochs}")
         return run
 
     async def finish(self, run_id: str, state: str, reason: str) -> Run:
-        run = self._external(run_id)
+        run = await self._external(run_id)
         run.end(RunState(state), reason or ("finished by its program" if state == "done" else "it failed"))
         return run
 
     async def _continue(self, run_id: str, epochs: int) -> Run:
         """A run that is done or stopped, paused again with a new epoch limit: its trainer restored from its
         checkpoint in a worker, its history going on where it ended."""
+        old = self.runs.get(run_id)
+        if old is not None and old.dirty:
+            await self.persister.flush()  # what it wrote last (its checkpoint, its epoch) is in storage first
         row = await asyncio.to_thread(self.storage.get_run, run_id)
         if row is None:
             raise NotFound(f"no run {run_id!r}")
-        old = self.runs.get(run_id)
         state = old.state if old is not None else RunState(row["state"])
         check_action("continue", state)
-        if epochs <= int(row["epoch"]):
-            raise RunError(f"epochs: the run is at epoch {row['epoch']}; a new limit must be above it", field="epochs")
-        if old is not None and old.dirty:
-            await self.persister.flush()  # what it wrote last (its checkpoint) is in storage first
+        at = max(int(row["epoch"]), old.epoch if old is not None else 0)
+        if epochs <= at:
+            raise RunError(f"epochs: the run is at epoch {at}; a new limit must be above it", field="epochs")
         saved = await asyncio.to_thread(self.storage.checkpoint, run_id)
         if saved is None or saved[0] != int(row["epoch"]):
             raise IllegalTransition(f"cannot continue run {run_id}: it has no checkpoint of its last epoch")

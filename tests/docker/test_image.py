@@ -87,14 +87,14 @@ def test_image_configuration(engine: str, image: str, docker_kit: ModuleType) ->
 
 def test_package_is_installed_not_an_editable_checkout(engine: str, image: str, docker_kit: ModuleType) -> None:
     script = (
-        "import app, backprop_core, pathlib, importlib.metadata as m; "
+        "import backprop_viz_server as app, backprop_core, pathlib, importlib.metadata as m; "
         "print(app.__file__); print(backprop_core.__file__); "
         "print(m.distribution('backprop-viz').read_text('direct_url.json') or ''); "
         "print(pathlib.Path('/tmp/src').exists())"
     )
     out = docker_kit.run(engine, "run", "--rm", "--network=host", image, "python", "-c", script).stdout
     app_file, core_file, direct_url, src_left = out.strip().splitlines()[-4:]
-    assert "-packages/app/" in app_file and "-packages/backprop_core/" in core_file, out
+    assert "-packages/backprop_viz_server/" in app_file and "-packages/backprop_core/" in core_file, out
     assert '"editable": true' not in direct_url, direct_url
     assert src_left == "False", "the source tree was left in the image"
 
