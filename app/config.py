@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     commit_interval: float = Field(0.25, gt=0, le=1.0)  # seconds between SQLite commits
     max_ws_message: int = Field(64 * 1024, ge=1024)
     max_frame_rate: float = Field(60.0, gt=0, le=1000)  # snapshots a second to one stream client, at most
+    # the stream's server-wide budget, shared evenly by every client (services/fanout.py): snapshot sends and
+    # snapshot megabytes a second, snapshot megabytes waiting in the clients' send buffers, metrics messages
+    # a second (metrics are never dropped: points that wait travel together)
+    snapshot_rate: float = Field(1200.0, gt=0)
+    snapshot_mb_rate: float = Field(120.0, gt=0)
+    snapshot_buffer_mb: float = Field(64.0, gt=0)
+    metrics_rate: float = Field(5000.0, gt=0)
     ws_send_timeout: float = Field(20.0, gt=0, le=3600)  # a WS client that takes no message for this long is cut off
 
     # security

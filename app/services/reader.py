@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import math
+from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
@@ -17,11 +18,14 @@ from backprop_core.datasets import Dataset
 
 from ..schemas import RunConfig
 from ..worker import frames
+from . import history
 from .data import DataService
+from .history import Shape, Tail
 from .run import Run
 from .runs import NotFound, RunManager
 from .storage import Storage
 
+PAGE = 1000  # history points read from storage at once
 
 def links(run_id: str) -> dict[str, str]:
     base = f"/api/runs/{run_id}"
@@ -48,18 +52,15 @@ def row_out(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def hello_message(out: dict[str, Any], meta: dict[str, Any], points_json: list[str]) -> str:
-    """``hello`` as JSON text, its ``history`` spliced in from points serialised once (a long run's hello
-    would otherwise hold the event loop for json.dumps of every point)."""
+def hello_message(out: dict[str, Any], meta: dict[str, Any], points_json: list[str], shape: Shape) -> str:
+    """``hello`` as JSON text, its ``history`` (the epochs ``shape`` names) spliced in from points serialised
+    once (a long run's hello would otherwise hold the event loop for json.dumps of every point)."""
     head = json.dumps({"type": "hello", "run": out, "layer_sizes": meta["layer_sizes"],
-                       "activations": meta["activations"], "grid": meta.get("grid")},
+                       "activations": meta["activations"], "grid": meta.get("grid"),
+                       "history_total": shape.count, "history_stride": shape.stride,
+                       "history_complete_from": shape.complete_from},
                       separators=(",", ":"), allow_nan=False)
     return head[:-1] + ',"history":[' + ",".join(points_json) + "]}"
-
-
-def points_text(points_json: list[str]) -> str:
-    """``History`` as JSON text, from points serialised once."""
-    return '{"points":[' + ",".join(points_json) + "]}"
 
 
 class RunReader:
@@ -99,19 +100,51 @@ class RunReader:
         meta: dict[str, Any] = json.loads((await self._row(run_id))["meta"])
         return meta
 
-    async def points(self, run_id: str) -> list[str]:
-        """The history as EpochPoint JSON texts."""
+    # -- history: what is in memory from there, the rest from SQLite (history.py) ------------------------------
+    def _tail(self, run_id: str) -> Tail | None:
         run = self._live(run_id)
-        if run is not None:
-            return run.points[:]
+        return run.history if run is not None else None
+
+    def _fetch(self, run_id: str) -> tuple[history.Fetch, history.FetchAt]:
+        return (lambda start, end: self.storage.points(run_id, start, end),
+                lambda epochs: self.storage.points_at(run_id, epochs))
+
+    async def count(self, run_id: str) -> int:
+        """How many epochs the run's history has (NotFound when there is no such run)."""
+        tail = self._tail(run_id)
+        if tail is not None:
+            return len(tail)
         await self._row(run_id)
-        return await asyncio.to_thread(self.storage.history_json, run_id)
+        return await asyncio.to_thread(self.storage.count, run_id)
+
+    async def read(self, run_id: str, start: int, end: int) -> list[str]:
+        """The EpochPoint JSON texts of epochs [start, end)."""
+        return await history.read(self._tail(run_id), self._fetch(run_id)[0], start, end)
+
+    async def pages(self, run_id: str, start: int = 0, end: int | None = None,
+                    page: int = PAGE) -> AsyncIterator[list[str]]:
+        """The points of epochs [start, end) (to the newest there is now by default), ``page`` at a time:
+        memory independent of the run's length."""
+        if end is None:
+            end = await self.count(run_id)
+        while start < end:
+            points = await self.read(run_id, start, min(end, start + page))
+            if not points:
+                return
+            yield points
+            start += len(points)
 
     async def history(self, run_id: str) -> list[dict[str, Any]]:
-        return [json.loads(p) for p in await self.points(run_id)]
+        return [json.loads(p) async for page in self.pages(run_id) for p in page]
 
-    async def hello_text(self, run_id: str) -> str:
-        return hello_message(await self.out(run_id), await self.meta(run_id), await self.points(run_id))
+    async def hello_text(self, run_id: str, count: int | None = None) -> str:
+        """``hello``, with the history's first ``count`` epochs (all there are by default)."""
+        out, meta = await self.out(run_id), await self.meta(run_id)
+        if count is None:
+            count = await self.count(run_id)
+        fetch, fetch_at = self._fetch(run_id)
+        points, shape = await history.hello_points(self._tail(run_id), fetch, fetch_at, count)
+        return hello_message(out, meta, points, shape)
 
     async def stored_epochs(self, run_id: str) -> tuple[list[int], int | None]:
         run = self._live(run_id)
@@ -184,15 +217,26 @@ def _finite_list(a: np.ndarray) -> list[float | None]:
     return [v if math.isfinite(v) else None for v in flat]
 
 
-def history_csv(points: list[dict[str, Any]], n_layers: int) -> str:
+def csv_header(n_layers: int) -> str:
+    """The history CSV's header row."""
+    return csv_rows([["epoch", "train_cost", "test_cost", "accuracy", "train_accuracy", "learning_rate",
+                      *(f"grad_norm_{l}" for l in range(1, n_layers + 1)),
+                      *(f"delta_norm_{l}" for l in range(1, n_layers + 1))]])
+
+
+def csv_points(points_json: list[str]) -> str:
+    """History CSV rows of EpochPoint JSON texts."""
+    rows = []
+    for text in points_json:
+        p = json.loads(text)
+        rows.append([p["epoch"], p["train_cost"], p["test_cost"], p["accuracy"], p["train_accuracy"],
+                     p["learning_rate"], *p["grad_norms"], *p["delta_norms"]])
+    return csv_rows(rows)
+
+
+def csv_rows(rows: list[list[Any]]) -> str:
     buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["epoch", "train_cost", "test_cost", "accuracy", "train_accuracy", "learning_rate",
-                *(f"grad_norm_{l}" for l in range(1, n_layers + 1)),
-                *(f"delta_norm_{l}" for l in range(1, n_layers + 1))])
-    for p in points:
-        w.writerow([p["epoch"], p["train_cost"], p["test_cost"], p["accuracy"], p["train_accuracy"],
-                    p["learning_rate"], *p["grad_norms"], *p["delta_norms"]])
+    csv.writer(buf).writerows(rows)
     return buf.getvalue()
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..schemas import RunConfig
+from .history import Tail
 from .lifecycle import RunState, check_action, check_transition
 from .pool import WorkerGone, WorkerLink
 from .storage import Pending
@@ -30,7 +31,7 @@ def now() -> str:
 class Watcher(Protocol):
     """A stream client following a run (``stream.py``)."""
 
-    def wake(self) -> None: ...
+    def wake(self, frame: bool = False) -> None: ...
 
     def push_state(self, message: dict[str, Any]) -> None: ...
 
@@ -52,9 +53,8 @@ class Run:
         self.reason = ""
         self.created_at = self.updated_at = now()
         # history: each epoch's point as JSON text (serialised once by the worker), epochs 0, 1, 2 … in order;
-        # ended_at[k]: the Unix time the epoch of points[k] ended (metrics' ``ended_at``)
-        self.points: list[str] = []
-        self.ended_at: list[float] = []
+        # the newest in memory, the rest in storage (history.py)
+        self.history = Tail()
         self.metrics_cache: tuple[int, int, str] = (-1, -1, "")  # the newest metrics message (stream.py)
         # the newest snapshot frame, shared by every watcher
         self.frame = b""
@@ -76,7 +76,12 @@ class Run:
     # -- what readers see ---------------------------------------------------------------------------------
     @property
     def epoch(self) -> int:
-        return max(0, len(self.points) - 1)
+        return max(0, len(self.history) - 1)
+
+    @property
+    def nbytes(self) -> int:
+        """What this run holds in memory: its history tail and its newest frame."""
+        return self.history.nbytes + len(self.frame) + sum(len(f) for _, f in self._store_frames)
 
     @property
     def hosted(self) -> bool:
@@ -168,11 +173,10 @@ class Run:
 
     # -- events from the worker ---------------------------------------------------------------------------
     def on_points(self, points: list[str], ended_at: list[float], steps_left: int) -> None:
-        self.points.extend(points)
-        self.ended_at.extend(ended_at)
+        self.history.extend(points, ended_at)
         self.steps_left = steps_left
         self.touch()
-        self._wake()
+        self._wake(False)
 
     def on_frame(self, epoch: int, batch: int, frame: bytes) -> None:
         self.frame, self.frame_at, self.frame_time = frame, (epoch, batch), time.monotonic()
@@ -182,11 +186,11 @@ class Run:
             self._store_frames.append((epoch, frame))
         self._latest_changed = True
         self.touch()
-        self._wake()
+        self._wake(True)
 
-    def _wake(self) -> None:
+    def _wake(self, frame: bool) -> None:
         for w in list(self.watchers):
-            w.wake()
+            w.wake(frame)
 
     # -- storage hand-off ---------------------------------------------------------------------------------
     def drain(self) -> Pending | None:
@@ -202,12 +206,12 @@ class Run:
             latest = (self.frame_at[0], self.frame)
         row = {"state": self.state.value, "reason": self.reason, "epoch": self.epoch,
                "updated_at": self.updated_at, "name": self.name, "config": self.config.model_dump_json()}
-        return Pending(self.id, row, points, frames, latest)
+        return Pending(self.id, row, points, frames, latest, count=self._stored_points)
 
     def _new_points(self) -> list[str]:
         start = self._stored_points
-        self._stored_points = len(self.points)
-        return self.points[start:]
+        self._stored_points = len(self.history)
+        return self.history.since(start)
 
     @property
     def settled(self) -> bool:

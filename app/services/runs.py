@@ -26,6 +26,7 @@ from ..schemas import RunConfig, RunCreate, RunPatch
 from ..worker.build import layer_sizes
 from ..worker.wire import Message
 from .data import DataError, DataService
+from .fanout import Fanout
 from .lifecycle import IllegalTransition, RunState
 from .persist import Persister
 from .pool import WorkerGone, WorkerLink, WorkerPool
@@ -33,7 +34,8 @@ from .run import Run, RunError
 from .storage import Pending, Storage, StorageError
 
 log = logging.getLogger("backprop_viz.runs")
-KEEP_FINISHED = 16  # finished runs kept in memory (older ones are served from SQLite)
+KEEP_FINISHED = 16  # finished runs kept in memory (older ones are served from SQLite) …
+KEEP_FINISHED_BYTES = 32 * 2**20  # … holding at most this much (a digits [1024, 1024] frame is ~8 MB)
 LimitExceeded = RunError  # the name the API's error handler and older callers use
 
 
@@ -68,6 +70,7 @@ class RunManager:
         self._queue: deque[Run] = deque()
         self._running: set[Run] = set()
         self.pool = WorkerPool(settings.workers, self._event, self._lost)
+        self.fanout = Fanout(settings)  # the stream clients' shared budget (stream.py)
         self.persister = Persister(storage, self.pending, self._written, settings.commit_interval,
                                    max_held=int(settings.max_unsaved_mb * 2**20), overflow=self._storage_full)
 
@@ -259,10 +262,13 @@ class RunManager:
         await asyncio.to_thread(self.storage.delete_run, run_id)
 
     def _evict(self) -> None:
-        """Keep only the newest finished runs in memory (after their last write reached SQLite)."""
-        settled = [r for r in self.runs.values() if r.settled]
-        for r in settled[:-KEEP_FINISHED]:
-            self.runs.pop(r.id, None)
+        """Keep only the newest finished runs in memory (after their last write reached SQLite): at most
+        KEEP_FINISHED, holding at most KEEP_FINISHED_BYTES of frames and history between them."""
+        held = 0
+        for rank, r in enumerate(reversed([r for r in self.runs.values() if r.settled])):
+            held += r.nbytes
+            if held > KEEP_FINISHED_BYTES or rank >= KEEP_FINISHED:
+                self.runs.pop(r.id, None)
 
     # -- worker events --------------------------------------------------------------------------------------
     def _event(self, link: WorkerLink, msg: Message) -> None:
@@ -317,6 +323,7 @@ class RunManager:
         for p in batch:
             run = self.runs.get(p.run_id)
             if run is not None:
+                run.history.committed(p.count)
                 run.set_stride(self.storage.stride(run.id))
         self._evict()
 
@@ -327,6 +334,7 @@ class RunManager:
                 self._end(run, RunState.INTERRUPTED, "the server stopped while this run was live", tell_worker=False)
         await self.pool.close()
         await self.persister.close()
+        await self.fanout.close()
 
     def active(self) -> int:
         return len(self._running)

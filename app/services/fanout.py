@@ -1,0 +1,143 @@
+"""What every stream client of the server shares: the event loop's time and the memory held for clients.
+
+However many watch, the loop's work and the bytes waiting for clients stay bounded:
+
+- **Snapshots** share a server-wide budget — ``snapshot_rate`` sends and ``snapshot_mb_rate`` MB a second —
+  split evenly among the clients: each client's interval is the longest of 1 / ``max_frame_rate``,
+  n / ``snapshot_rate`` and n × (frame size) / (byte rate), n = the clients now following a run. A client
+  gets the newest snapshot when its interval is over (latest wins), so each client's rate falls as watchers
+  are added and the server's total stays put.
+- **Metrics** are never dropped; a client gets them at most n / ``metrics_rate`` seconds apart (what came
+  meanwhile travels in one message), never more than ``METRICS_DELAY_MAX`` apart.
+- **Memory**: a snapshot goes to a client only when its send buffer is (nearly) empty — it has taken what
+  it was sent — and only while the snapshots waiting in all clients' buffers stay under
+  ``snapshot_buffer_mb``. Besides, a send waits while a client's buffer is over the transport's high-water
+  mark (64 KiB). A client thus holds at most 64 KiB + its largest text message (hello, a metrics batch) +
+  one snapshot within the server-wide bound.
+- **A watchdog**: a client whose send buffer has not shrunk for ``ws_send_timeout`` seconds has stopped
+  reading; it is told (``stalled``) and cut off (``StreamSession``).
+
+The client's transport is uvicorn's, reached through the ASGI ``receive`` callable (``transport_of``); under
+another server (the test client) there is none, and sends are bounded by a time-out instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..config import Settings
+
+log = logging.getLogger("backprop_viz.ws")
+METRICS_DELAY_MAX = 0.25  # seconds a metrics point may wait to travel with later ones, at most
+EMPTY = 16 * 1024  # a send buffer holding at most this has been taken (asyncio's low-water mark)
+TICK = 0.5  # seconds between the watchdog's looks
+
+
+def transport_of(ws: Any) -> asyncio.WriteTransport | None:
+    """The client's socket transport behind a Starlette WebSocket served by uvicorn: its protocol object is
+    the receiver of the ASGI ``receive`` callable. None elsewhere."""
+    protocol = getattr(getattr(ws, "_receive", None), "__self__", None)
+    transport = getattr(protocol, "transport", None)
+    needed = ("get_write_buffer_size", "abort", "is_closing")
+    return transport if all(hasattr(transport, n) for n in needed) else None
+
+
+class Client(Protocol):
+    flow: Flow
+
+    def stalled(self) -> None: ...
+
+
+@dataclass(eq=False)
+class Flow:
+    """One client's send accounting."""
+
+    transport: asyncio.WriteTransport | None
+    written: int = 0  # bytes handed to the transport
+    taken: int = 0  # of which the client had taken this many at the last look
+    progress_at: float = 0.0  # loop time the client last took something (or had nothing waiting)
+    frame_bytes: int = 0  # bytes of the last snapshot that may still wait in the buffer
+
+    def buffered(self) -> int:
+        return self.transport.get_write_buffer_size() if self.transport is not None else 0
+
+
+class Fanout:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.clients: set[Client] = set()
+        self.frame_buffered = 0  # snapshot bytes that may wait in the clients' buffers, all told
+        self._task: asyncio.Task[None] | None = None
+
+    # -- membership ---------------------------------------------------------------------------------------
+    def join(self, client: Client) -> None:
+        client.flow.progress_at = asyncio.get_running_loop().time()
+        self.clients.add(client)
+        if self._task is None:
+            self._task = asyncio.create_task(self._watch(), name="stream-watchdog")
+
+    def leave(self, client: Client) -> None:
+        self.clients.discard(client)
+        self.frame_buffered -= client.flow.frame_bytes
+        client.flow.frame_bytes = 0
+
+    # -- the budget -----------------------------------------------------------------------------------------
+    def frame_interval(self, nbytes: int) -> float:
+        """Seconds between one client's snapshots of ``nbytes``."""
+        s, n = self.settings, max(1, len(self.clients))
+        return max(1.0 / s.max_frame_rate, n / s.snapshot_rate, n * nbytes / (s.snapshot_mb_rate * 2**20))
+
+    def metrics_interval(self) -> float:
+        return min(METRICS_DELAY_MAX, len(self.clients) / self.settings.metrics_rate)
+
+    def may_send_frame(self, client: Client, nbytes: int) -> bool:
+        """Has the client taken what it was sent, and do the snapshots waiting server-wide leave room?"""
+        flow = client.flow
+        if flow.transport is None:
+            return True
+        waiting = flow.buffered()
+        if waiting > EMPTY:
+            return False
+        self.frame_buffered -= flow.frame_bytes
+        flow.frame_bytes = 0
+        cap = self.settings.snapshot_buffer_mb * 2**20
+        return self.frame_buffered <= 0 or self.frame_buffered + nbytes <= cap
+
+    def sent(self, client: Client, nbytes: int, frame: bool = False) -> None:
+        flow = client.flow
+        flow.written += nbytes
+        if frame and flow.transport is not None:
+            flow.frame_bytes = nbytes
+            self.frame_buffered += nbytes
+
+    # -- the watchdog ---------------------------------------------------------------------------------------
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(TICK)
+            now, total = loop.time(), 0
+            for client in list(self.clients):
+                flow = client.flow
+                if flow.transport is None:
+                    continue
+                waiting = flow.buffered()
+                taken = flow.written - waiting
+                if waiting == 0 or taken > flow.taken:
+                    flow.progress_at = now
+                flow.taken = max(flow.taken, taken)
+                flow.frame_bytes = min(flow.frame_bytes, waiting)
+                total += flow.frame_bytes
+                if now - flow.progress_at > self.settings.ws_send_timeout:
+                    flow.progress_at = float("inf")  # told once
+                    client.stalled()
+            self.frame_buffered = total
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -1,0 +1,129 @@
+"""A run's history as the web process holds it: every epoch's point (EpochPoint JSON text, serialised once by
+the worker), epochs 0, 1, 2 … in order — but only a bounded tail of it in memory. Epochs older than the tail
+are read back from storage, where they are by then: the tail never lets go of a point the storage writer
+has not committed (``committed``), so a point is always in memory, in SQLite, or in both.
+
+Also the shape of a long history sent at once (``hello``): every epoch up to ``HELLO_ALL`` epochs; beyond,
+every ``stride``-th epoch (a power of two, so the same epochs stay chosen as the run grows) and then every
+epoch of the newest ``HELLO_RECENT``. A client that needs every point pages through the REST history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+from collections.abc import Callable
+from dataclasses import dataclass
+
+TAIL = 256  # epochs kept in memory once storage has them (trimmed in steps of TAIL: at most 2 × TAIL)
+HELLO_ALL = 2000  # a history this long or shorter goes out whole
+HELLO_RECENT = 500  # beyond it: every epoch of the newest HELLO_RECENT …
+HELLO_THIN = 1500  # … after at most this many evenly spaced older ones
+
+Fetch = Callable[[int, int], list[str]]  # storage: the points of epochs [start, end)
+FetchAt = Callable[[list[int]], list[str]]  # storage: the points of these epochs
+
+
+class Tail:
+    """The newest points of a live run; ``len`` counts every epoch so far, ``base`` is the oldest in memory."""
+
+    def __init__(self) -> None:
+        self.base = 0
+        self.points: list[str] = []
+        self.ended_at: list[float] = []  # the Unix time each epoch in ``points`` ended (metrics' ``ended_at``)
+        self.stored = 0  # epochs [0, stored) are committed to storage
+
+    def __len__(self) -> int:
+        return self.base + len(self.points)
+
+    def extend(self, points: list[str], ended_at: list[float]) -> None:
+        self.points.extend(points)
+        self.ended_at.extend(ended_at)
+
+    def since(self, start: int) -> list[str]:
+        """Points of epochs [start, len) (``start`` ≥ ``base``: the storage hand-off is never trimmed away)."""
+        return self.points[start - self.base:]
+
+    def slice(self, start: int, end: int) -> list[str]:
+        """Points of epochs [start, end) that are in memory (start ≥ base)."""
+        return self.points[start - self.base:end - self.base]
+
+    def ended(self, epoch: int) -> float | None:
+        i = epoch - self.base
+        return self.ended_at[i] if 0 <= i < len(self.ended_at) else None
+
+    def committed(self, count: int) -> None:
+        """Storage holds epochs [0, count): keep only the newest TAIL of those (and all that it does not hold)."""
+        self.stored = max(self.stored, count)
+        if len(self.points) <= 2 * TAIL:
+            return
+        cut = min(self.stored, len(self) - TAIL) - self.base
+        if cut > 0:
+            del self.points[:cut], self.ended_at[:cut]
+            self.base += cut
+
+    @property
+    def nbytes(self) -> int:
+        return sum(len(p) for p in self.points) + 8 * len(self.ended_at)
+
+
+async def read(tail: Tail | None, fetch: Fetch, start: int, end: int) -> list[str]:
+    """Points of epochs [start, end): from memory what is there, the rest from storage (in a thread). The tail
+    may be trimmed while storage is read; what it lets go of is in storage by then, so the loop reads it."""
+    out: list[str] = []
+    while start < end:
+        if tail is not None and start >= tail.base:
+            page = tail.slice(start, end)
+            out.extend(page)
+            return out
+        stop = end if tail is None else min(end, tail.base)
+        page = await asyncio.to_thread(fetch, start, stop)
+        out.extend(page)
+        if len(page) < stop - start:  # storage does not have them (a run deleted meanwhile)
+            return out
+        start = stop
+    return out
+
+
+async def read_at(tail: Tail | None, fetch_at: FetchAt, epochs: list[int]) -> list[str]:
+    """Points of the given epochs (ascending), from memory what is there, the rest from storage."""
+    out: list[str] = []
+    i = 0
+    while i < len(epochs):
+        if tail is not None and epochs[i] >= tail.base:
+            out.extend(tail.points[e - tail.base] for e in epochs[i:] if e < len(tail))
+            return out
+        j = len(epochs) if tail is None else bisect.bisect_left(epochs, tail.base, i)
+        out.extend(await asyncio.to_thread(fetch_at, epochs[i:j]))
+        i = j
+    return out
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Which epochs of a history of ``count`` epochs a ``hello`` carries: the multiples of ``stride`` below
+    ``complete_from``, then every epoch from ``complete_from`` on."""
+
+    count: int
+    stride: int
+    complete_from: int
+
+    @classmethod
+    def of(cls, count: int) -> Shape:
+        if count <= HELLO_ALL:
+            return cls(count, 1, 0)
+        start = count - HELLO_RECENT
+        stride = 1
+        while -(-start // stride) > HELLO_THIN:
+            stride *= 2
+        return cls(count, stride, start)
+
+    def thinned(self) -> list[int]:
+        return list(range(0, self.complete_from, self.stride))
+
+
+async def hello_points(tail: Tail | None, fetch: Fetch, fetch_at: FetchAt, count: int) -> tuple[list[str], Shape]:
+    """The points a ``hello`` carries of a history of ``count`` epochs, and their shape."""
+    shape = Shape.of(count)
+    older = await read_at(tail, fetch_at, shape.thinned()) if shape.complete_from else []
+    return older + await read(tail, fetch, shape.complete_from, count), shape

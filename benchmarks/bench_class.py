@@ -1,0 +1,238 @@
+"""A server a whole class can share (issue 10), embedded mode: one machine, no extra service. Against a REAL
+uvicorn on loopback, as ``backprop-viz serve`` runs it.
+
+1. **A class.** A demo run at 20 epochs/s watched by 200 ``websockets`` clients (spread over 4 client
+   processes, so that the clients' own Python is not what is measured), 16 students' runs at 20 epochs/s
+   (each watched by its student) and 2 runs as fast as they go. Every watcher must get every epoch's
+   metrics in order. ``/healthz`` is probed 10 times a second from another process; epoch → client latency
+   is receipt ``time.time()`` − the message's ``ended_at`` (same host, same clock). Baseline, in the same
+   run: the same server with 1 watcher and the demo run alone.
+2. **Abusive clients.** A digits run with hidden layers [1024, 1024] (~8 MB snapshots) and 100 clients that
+   never read (a tiny receive buffer), 20 that read one message a second and 20 that vanish (RST): server
+   RSS before / peak / after they are dropped, per connection; an honest watcher beside them keeps every
+   epoch.
+3. **Run length.** A 100 000-epoch run (trained for real, a tiny network), ``hello`` to 20 clients at once,
+   live and stored (after a restart): size, time to the last client's hello, server RSS peak; the same for
+   a 100-epoch run as the baseline.
+4. **History and previews.** 10 concurrent ``GET …/history`` (JSON and CSV) and paged reads of the
+   100 000-epoch run; 6 concurrent previews of a 10 MB uploaded CSV: server RSS peak over its idle RSS.
+
+Targets (the issue's): no gap; /healthz p99 ≤ 200 ms; epoch → client p95 ≤ 100 ms; all runs train; server
+RSS ≤ 500 MB whatever the clients do; hello ≤ 1 s and ≤ 10 MB; history memory independent of run length.
+
+    .venv/bin/python benchmarks/bench_class.py            # ~6 minutes
+    .venv/bin/python benchmarks/bench_class.py --quick    # ~2 minutes: fewer watchers, shorter runs
+    .venv/bin/python benchmarks/bench_class.py --only class,abuse,length,history
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests import support as kit  # noqa: E402
+
+Row = tuple[str, str, str, str]  # what, value, target, verdict
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def load_average() -> str:
+    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+# -- client processes ------------------------------------------------------------------------------------------
+def _watch_process(urls: list[str], go: Any, out: Any, timeout: float) -> None:
+    """A client process: one watcher per url; reports per watcher (epochs, latencies, frames, gaps, states,
+    seconds between its first and last message)."""
+
+    async def main() -> list[Any]:
+        watches = [kit.Watch() for _ in urls]
+        tasks = [asyncio.create_task(kit.watch(u, timeout=timeout, watch_out=w)) for u, w in zip(urls, watches,
+                                                                                                   strict=True)]
+        while not all(w.hello for w in watches):
+            if any(t.done() for t in tasks):
+                break
+            await asyncio.sleep(0.02)
+        go.release()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        return [r if isinstance(r, kit.Watch) else kit.Watch(errors=[repr(r)]) for r in results]
+
+    watches = asyncio.run(main())
+    out.put([(w.all_epochs(), w.latencies, w.frames, w.gaps(), w.states, w.errors,
+             (w.receipt_times[0], w.receipt_times[-1]) if w.receipt_times else (0.0, 0.0))
+             for w in watches])
+
+
+def _probe(url: str, stop: threading.Event, out: list[float], every: float = 0.1) -> None:
+    """GET /healthz every ``every`` seconds (a fresh connection each, as a load balancer does)."""
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        try:
+            httpx.get(url + "/healthz", timeout=10).raise_for_status()
+            out.append(time.perf_counter() - t0)
+        except httpx.HTTPError:
+            out.append(10.0)
+        stop.wait(max(0.0, every - (time.perf_counter() - t0)))
+
+
+def _probe_process(url: str, seconds: float, out: Any) -> None:
+    stop = threading.Event()
+    lat: list[float] = []
+    t = threading.Thread(target=_probe, args=(url, stop, lat))
+    t.start()
+    time.sleep(seconds)
+    stop.set()
+    t.join()
+    out.put(lat)
+
+
+# -- 1. a class -----------------------------------------------------------------------------------------------
+def class_phase(srv: kit.Server, watchers: int, students: int, flat_out: int, seconds: float,
+                procs: int) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    epochs = int(seconds * 20)
+    with srv.client() as http:
+        busy = [kit.create_run(http, dataset="spiral", hidden_layers=[8, 8, 8], seed=s, epochs=100_000)
+                for s in range(flat_out)]
+        runs = [kit.create_run(http, start=False, epochs=epochs, speed=20.0, seed=s, name=f"student {s}")
+                for s in range(students)]
+        demo = kit.create_run(http, start=False, epochs=epochs, speed=20.0, name="the teacher's demo")
+        demo_url = f"{srv.ws_url}/ws/runs/{demo['id']}"
+        groups = [[demo_url] * (watchers // procs + (i < watchers % procs)) for i in range(procs)]
+        groups.append([f"{srv.ws_url}/ws/runs/{r['id']}" for r in runs])
+        groups = [g for g in groups if g]
+        go, out, probe_out = ctx.Semaphore(0), ctx.Queue(), ctx.Queue()
+        ps = [ctx.Process(target=_watch_process, args=(g, go, out, seconds + 240)) for g in groups]
+        for p in ps:
+            p.start()
+        for _ in ps:
+            if not go.acquire(timeout=120):
+                raise RuntimeError("the watchers did not connect")
+        probe = ctx.Process(target=_probe_process, args=(srv.url, seconds, probe_out))
+        cpu0 = srv.cpu()
+        t0 = time.monotonic()
+        for r in [*runs, demo]:
+            http.post(f"/api/runs/{r['id']}/resume").raise_for_status()
+        probe.start()
+        rss_peak = srv.rss_mb()
+        states: dict[str, str] = {}
+        while time.monotonic() - t0 < seconds * 0.9:
+            time.sleep(0.5)
+            rss_peak = max(rss_peak, srv.rss_mb())
+            states = {r["id"]: kit.strict_loads(http.get(f"/api/runs/{r['id']}").text)["state"]
+                      for r in [*runs, demo]}
+        results = [x for _ in ps for x in out.get(timeout=seconds + 300)]
+        t1 = time.monotonic()
+        cpu1 = srv.cpu()
+        health = probe_out.get(timeout=60)
+        for p in [*ps, probe]:
+            p.join(30)
+        ended = [kit.strict_loads(http.get(f"/api/runs/{r['id']}").text) for r in [*runs, demo]]
+        flat = [kit.strict_loads(http.get(f"/api/runs/{b['id']}").text)["epoch"] for b in busy]
+        for b in busy:
+            http.post(f"/api/runs/{b['id']}/stop")
+    demo_results = results[:watchers]
+    lat = [x for r in demo_results for x in r[1]]
+    span = t1 - t0
+    return {
+        "watchers": watchers,
+        "gaps": sum(len(r[3]) for r in results),
+        "incomplete": sum(1 for r in demo_results if r[0] != list(range(epochs + 1))),
+        "errors": [e for r in results for e in r[5]][:3],
+        "lat": lat,
+        "health": health,
+        "frames": [r[2] / max(1e-9, (r[6][1] - r[6][0])) if r[6][1] > r[6][0] else 0.0 for r in demo_results],
+        "running": sum(1 for s in states.values() if s == "running"),
+        "runs": len(states),
+        "rates": [e["epoch"] / span for e in ended],
+        "done": sum(1 for e in ended if e["state"] == "done"),
+        "flat": [f / span for f in flat],
+        "loop_cpu": (cpu1[0] - cpu0[0]) / span,
+        "rss_peak": rss_peak,
+    }
+
+
+def class_rows(tmp: Path, watchers: int, seconds: float, procs: int) -> list[Row]:
+    srv = kit.Server(tmp / "class", tmp / "class.log").start()
+    try:
+        base = class_phase(srv, 1, 0, 0, min(seconds, 10), 1)
+        load = class_phase(srv, watchers, 16, 2, seconds, procs)
+        errors = srv.errors()
+    finally:
+        srv.stop()
+    p = kit.percentile
+    hb, hl = base["health"], load["health"]
+    lb, ll = base["lat"], load["lat"]
+    fr = load["frames"]
+    return [
+        (f"{watchers} watchers on a 20 epochs/s run + 16 students' runs at 20/s (watched) + 2 flat out, "
+         f"{seconds:g} s: gaps, incomplete watchers", f"{load['gaps']} gaps; {load['incomplete']} of {watchers} "
+         f"incomplete {load['errors'] or ''}", "0; 0", verdict(load["gaps"] == 0 and load["incomplete"] == 0)),
+        ("  /healthz p50 / p95 / p99 (baseline: 1 watcher, 1 run)",
+         f"{p(hl, 50) * 1e3:.0f} / {p(hl, 95) * 1e3:.0f} / {p(hl, 99) * 1e3:.0f} ms (baseline {p(hb, 50) * 1e3:.0f}"
+         f" / {p(hb, 95) * 1e3:.0f} / {p(hb, 99) * 1e3:.0f}; {len(hl)} probes)", "p99 ≤ 200 ms",
+         verdict(p(hl, 99) <= 0.2)),
+        ("  epoch → client p50 / p95 / max (baseline: 1 watcher)",
+         f"{p(ll, 50) * 1e3:.0f} / {p(ll, 95) * 1e3:.0f} / {max(ll, default=0) * 1e3:.0f} ms (baseline "
+         f"{p(lb, 50) * 1e3:.0f} / {p(lb, 95) * 1e3:.0f}; ×{p(ll, 95) / max(1e-9, p(lb, 95)):.1f} at p95)",
+         "p95 ≤ 100 ms", verdict(p(ll, 95) <= 0.1)),
+        ("  snapshots per watcher per second: min / median (baseline: 1 watcher)",
+         f"{min(fr, default=0):.1f} / {statistics.median(fr) if fr else 0:.1f} (baseline "
+         f"{statistics.median(base['frames']) if base['frames'] else 0:.1f})", "info", ""),
+        ("  runs training at once; paced runs' epochs/s min / median; flat-out runs' epochs/s",
+         f"{load['running']} of {load['runs']} (then {load['done']} done); "
+         f"{min(load['rates']):.1f} / {statistics.median(load['rates']):.1f}; "
+         f"{', '.join(f'{r:.0f}' for r in load['flat'])}", "all train", verdict(load["running"] == load["runs"])),
+        ("  event-loop thread CPU; server RSS peak",
+         f"{load['loop_cpu'] * 100:.0f} % of a core (baseline {base['loop_cpu'] * 100:.0f} %); "
+         f"{load['rss_peak']:.0f} MiB", "info", ""),
+        ("  errors in the server log", str(len(errors)), "0", verdict(not errors)),
+    ]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer watchers, shorter runs")
+    ap.add_argument("--only", default="class,abuse,length,history", help="comma-separated parts to run")
+    ap.add_argument("--watchers", type=int, default=None)
+    ap.add_argument("--seconds", type=float, default=None)
+    ap.add_argument("--distributed", action="store_true", help="Redis + PostgreSQL mode (not built yet)")
+    ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = ap.parse_args()
+    if args.distributed:
+        print("bench_class: --distributed is not available yet; this benchmark measures the embedded mode")
+        return 2
+    parts = set(args.only.split(","))
+    watchers = args.watchers or (100 if args.quick else 200)
+    seconds = args.seconds or (15.0 if args.quick else 30.0)
+    rows: list[Row] = []
+    print(f"load average before: {load_average()} ({os.cpu_count()} cores)")
+    with tempfile.TemporaryDirectory(prefix="bench_class_") as tmp:
+        if "class" in parts:
+            rows += class_rows(Path(tmp), watchers, seconds, 4)
+            print(f"load average: {load_average()}")
+    width = max(len(r[0]) for r in rows) if rows else 0
+    for what, value, target, ok in rows:
+        print(f"{what:<{width}}  {value}  [{target}] {ok}")
+    print(f"load average after: {load_average()}")
+    return 1 if args.strict and any(r[3] == "MISSED" for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
