@@ -164,12 +164,14 @@ def class_phase(srv: kit.Server, watchers: int, students: int, flat_out: int, se
         "done": sum(1 for e in ended if e["state"] == "done"),
         "flat": [f / span for f in flat],
         "loop_cpu": (cpu1[0] - cpu0[0]) / span,
+        "worker_cpu": (cpu1[2] - cpu0[2]) / span,
         "rss_peak": rss_peak,
     }
 
 
 def class_rows(tmp: Path, watchers: int, seconds: float, procs: int) -> list[Row]:
     srv = kit.Server(tmp / "class", tmp / "class.log").start()
+    print(f"class: server pid {srv.pid}", flush=True)
     try:
         base = class_phase(srv, 1, 0, 0, min(seconds, 10), 1)
         load = class_phase(srv, watchers, 16, 2, seconds, procs)
@@ -199,8 +201,9 @@ def class_rows(tmp: Path, watchers: int, seconds: float, procs: int) -> list[Row
          f"{load['running']} of {load['runs']} (then {load['done']} done); "
          f"{min(load['rates']):.1f} / {statistics.median(load['rates']):.1f}; "
          f"{', '.join(f'{r:.0f}' for r in load['flat'])}", "all train", verdict(load["running"] == load["runs"])),
-        ("  event-loop thread CPU; server RSS peak",
+        ("  CPU: event-loop thread; training workers; server RSS peak",
          f"{load['loop_cpu'] * 100:.0f} % of a core (baseline {base['loop_cpu'] * 100:.0f} %); "
+         f"{load['worker_cpu'] * 100:.0f} %; "
          f"{load['rss_peak']:.0f} MiB", "info", ""),
         ("  errors in the server log", str(len(errors)), "0", verdict(not errors)),
     ]

@@ -1,5 +1,6 @@
 """Typed dependencies: the services on ``app.state`` (for HTTP routes and the WebSocket alike) and the
-optional API token."""
+optional API token. All ``async def``: FastAPI runs a plain ``def`` dependency in its thread pool, a thread
+hop per request for a dictionary look-up."""
 
 from __future__ import annotations
 
@@ -16,27 +17,27 @@ from ..services.runs import RunManager
 from ..services.storage import Storage
 
 
-def get_settings(request: HTTPConnection) -> Settings:
+async def get_settings(request: HTTPConnection) -> Settings:
     s: Settings = request.app.state.settings
     return s
 
 
-def get_runs(request: HTTPConnection) -> RunManager:
+async def get_runs(request: HTTPConnection) -> RunManager:
     m: RunManager = request.app.state.runs
     return m
 
 
-def get_storage(request: HTTPConnection) -> Storage:
+async def get_storage(request: HTTPConnection) -> Storage:
     s: Storage = request.app.state.storage
     return s
 
 
-def get_data(request: HTTPConnection) -> DataService:
+async def get_data(request: HTTPConnection) -> DataService:
     d: DataService = request.app.state.data
     return d
 
 
-def get_reader(request: HTTPConnection) -> RunReader:
+async def get_reader(request: HTTPConnection) -> RunReader:
     r: RunReader = request.app.state.reader
     return r
 
@@ -55,16 +56,16 @@ def _given_token(request: Request) -> str | None:
     return request.headers.get("x-api-token")
 
 
-def require_token(request: Request) -> None:
+async def require_token(request: Request) -> None:
     """State-changing calls: the API token, when one is set (``Authorization: Bearer …`` or ``X-API-Token``)."""
-    if not token_ok(get_settings(request), _given_token(request)):
+    if not token_ok(request.app.state.settings, _given_token(request)):
         raise HTTPException(401, "this server needs an API token: send 'Authorization: Bearer <token>'",
                             headers={"WWW-Authenticate": "Bearer"})
 
 
-def require_read_token(request: Request) -> None:
+async def require_read_token(request: Request) -> None:
     """Reads: the token too, when the settings say reads need it."""
-    settings = get_settings(request)
+    settings: Settings = request.app.state.settings
     if settings.token_for_reads and not token_ok(settings, _given_token(request)):
         raise HTTPException(401, "this server needs an API token for reads too",
                             headers={"WWW-Authenticate": "Bearer"})

@@ -183,15 +183,19 @@ class RunReader:
         return await asyncio.to_thread(self.data.load, await self.config(run_id))
 
 
-def data_out(ds: Dataset) -> dict[str, Any]:
+def data_out(ds: Dataset, rows: int | None = None) -> dict[str, Any]:
     """A dataset's points as ``DataOut`` (train order = the probe index): the raw data, and how the
-    network's inputs are made from it."""
+    network's inputs are made from it. ``rows``: at most this many, the first of each split in proportion."""
     raw = ds.raw
+    n_train, n_test = ds.n_train, ds.n_test
+    if rows is not None and rows < n_train + n_test:
+        n_train = min(n_train, round(rows * n_train / (n_train + n_test)))
+        n_test = min(n_test, rows - n_train)
     return {
         "name": ds.name, "task": ds.task, "n_classes": ds.n_classes, "feature_names": list(ds.feature_names),
         "class_names": list(ds.class_names), "image_shape": list(ds.image_shape) if ds.image_shape else None,
-        "train": {"X": raw.X_train.tolist(), "y": ds.y_train.tolist()},
-        "test": {"X": raw.X_test.tolist(), "y": ds.y_test.tolist()},
+        "train": {"X": raw.X_train[:n_train].tolist(), "y": ds.y_train[:n_train].tolist()},
+        "test": {"X": raw.X_test[:n_test].tolist(), "y": ds.y_test[:n_test].tolist()},
         "column_names": list(raw.feature_names), **inputs_out(ds),
     }
 

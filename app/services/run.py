@@ -48,6 +48,7 @@ class Run:
     def __init__(self, run_id: str, name: str, config: RunConfig, n_train: int) -> None:
         self.id, self.name, self.config, self.n_train = run_id, name, config, n_train
         self.meta: dict[str, Any] = {}
+        self.memory = 0  # bytes it is expected to hold at its peak (worker/build.py's memory_estimate)
         self.link: WorkerLink | None = None
         self.state = RunState.PAUSED
         self.reason = ""

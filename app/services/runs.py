@@ -23,7 +23,7 @@ from backprop_core.datasets import Dataset
 
 from ..config import Settings
 from ..schemas import RunConfig, RunCreate, RunPatch
-from ..worker.build import layer_sizes
+from ..worker.build import layer_sizes, memory_estimate
 from ..worker.wire import Message
 from .data import DataError, DataService
 from .fanout import Fanout
@@ -69,7 +69,7 @@ class RunManager:
         self.runs: OrderedDict[str, Run] = OrderedDict()
         self._queue: deque[Run] = deque()
         self._running: set[Run] = set()
-        self.pool = WorkerPool(settings.workers, self._event, self._lost)
+        self.pool = WorkerPool(settings.workers, self._event, self._lost, settings.worker_nice)
         self.fanout = Fanout(settings)  # the stream clients' shared budget (stream.py)
         self.persister = Persister(storage, self.pending, self._written, settings.commit_interval,
                                    max_held=int(settings.max_unsaved_mb * 2**20), overflow=self._storage_full)
@@ -131,10 +131,17 @@ class RunManager:
         cfg = self.check_config(body)
         dataset = await asyncio.to_thread(self.data.load, cfg)
         cfg = self.check_data(cfg, dataset)
-        live = sum(1 for r in self.runs.values() if not r.state.terminal)
-        if live >= s.max_running + s.max_queued:
-            raise RunError(f"too many live runs ({live}): stop or delete one, or wait for one to finish", status=429)
+        live = [r for r in self.runs.values() if not r.state.terminal]
+        if len(live) >= s.max_running + s.max_queued:
+            raise RunError(f"too many live runs ({len(live)}): stop or delete one, or wait for one to finish",
+                           status=429)
+        need, held = memory_estimate(cfg.model_dump(), dataset), sum(r.memory for r in live)
+        if held + need > s.runs_memory_mb * 2**20:
+            raise RunError(f"the server's memory for runs is taken: the live runs need about {held / 2**20:,.0f} MB "
+                           f"and this one {need / 2**20:,.0f} MB, of {s.runs_memory_mb:,.0f} MB (BPV_RUNS_MEMORY_MB); "
+                           "stop or delete a run, or wait for one to finish", status=429)
         run = Run(secrets.token_hex(6), body.name, cfg, dataset.n_train)
+        run.memory = need
         body_bytes = await asyncio.to_thread(pickle.dumps, dataset, pickle.HIGHEST_PROTOCOL)
         self.runs[run.id] = run  # before the worker speaks: its first events are for this run
         try:
