@@ -209,6 +209,116 @@ def class_rows(tmp: Path, watchers: int, seconds: float, procs: int) -> list[Row
     ]
 
 
+# -- 2. abusive clients -------------------------------------------------------------------------------------------
+def _slow_reader(port: int, path: str, stop: threading.Event) -> None:
+    """Reads 64 KiB a second (a phone on a poor link)."""
+    ws = kit.RawWS(port, path, rcvbuf=65536)
+    try:
+        ws.sock.settimeout(1.0)
+        while not stop.is_set():
+            try:
+                if not ws.sock.recv(65536):
+                    return
+            except (TimeoutError, OSError):
+                if stop.is_set():
+                    return
+            stop.wait(1.0)
+    finally:
+        ws.close()
+
+
+def _vanisher(port: int, path: str, stop: threading.Event) -> None:
+    """Connects, takes part of the stream, resets the connection; again."""
+    while not stop.is_set():
+        try:
+            ws = kit.RawWS(port, path)
+            for _ in ws.frames(timeout=0.3):
+                pass
+            ws.abort()
+        except OSError:
+            pass
+        stop.wait(0.5)
+
+
+def abuse_rows(tmp: Path, never: int, slow: int, vanish: int, timeout: float) -> list[Row]:
+    srv = kit.Server(tmp / "abuse", tmp / "abuse.log", env={"BPV_WS_SEND_TIMEOUT": f"{timeout:g}"}).start()
+    print(f"abuse: server pid {srv.pid}", flush=True)
+    try:
+        with srv.client() as http:
+            run = kit.create_run(http, dataset="digits", hidden_layers=[1024, 1024], epochs=100_000)
+            path = f"/ws/runs/{run['id']}"
+            kit.wait_epoch(http, run["id"], 1, timeout=120)
+            frame_mb = len(srv.get_bytes(f"/api/runs/{run['id']}/snapshots/0?format=binary")) / 2**20
+            stop = threading.Event()
+            honest = kit.Watch()
+
+            def watch_honestly() -> None:
+                async def go() -> None:
+                    await kit.watch(f"{srv.ws_url}{path}", until_terminal=False, timeout=timeout + 120,
+                                    watch_out=honest, stop=astop)
+                astop = asyncio.Event()
+
+                async def main() -> None:
+                    task = asyncio.create_task(go())
+                    while not stop.is_set():
+                        await asyncio.sleep(0.1)
+                    astop.set()
+                    await task
+                asyncio.run(main())
+
+            watcher = threading.Thread(target=watch_honestly)
+            watcher.start()
+            kit.wait_for(lambda: honest.hello, timeout=60, what="the honest watcher's hello")
+            time.sleep(2)
+            rss0 = srv.rss_mb()
+            n_cut0 = srv.log().count("took no message")
+            never_ws = []
+            for _ in range(never):
+                never_ws.append(kit.RawWS(srv.port, path, rcvbuf=4096))
+            threads = [threading.Thread(target=_slow_reader, args=(srv.port, path, stop)) for _ in range(slow)]
+            threads += [threading.Thread(target=_vanisher, args=(srv.port, path, stop)) for _ in range(vanish)]
+            for t in threads:
+                t.start()
+            peak, t0 = rss0, time.monotonic()
+            while srv.log().count("took no message") - n_cut0 < never and time.monotonic() - t0 < timeout + 40:
+                peak = max(peak, srv.rss_mb())
+                time.sleep(0.25)
+            cut_after, cut = time.monotonic() - t0, srv.log().count("took no message") - n_cut0
+            t1 = time.monotonic()
+            while time.monotonic() - t1 < 7:  # CLOSE_WAIT (5 s), then the abort
+                peak = max(peak, srv.rss_mb())
+                time.sleep(0.25)
+            rss_cut = srv.rss_mb()
+            stop.set()
+            for t in threads:
+                t.join(30)
+            watcher.join(60)
+            for ws in never_ws:
+                ws.close()
+            time.sleep(2)
+            rss_after = srv.rss_mb()
+            epoch = kit.strict_loads(http.get(f"/api/runs/{run['id']}").text)["epoch"]
+            http.post(f"/api/runs/{run['id']}/stop")
+        errors = srv.errors()
+    finally:
+        srv.stop()
+    n = never + slow + vanish
+    per = (peak - rss0) / max(1, never + slow)
+    return [
+        (f"{never} never-reading + {slow} slow (64 KiB/s) + {vanish} vanishing clients on digits [1024, 1024] "
+         f"({frame_mb:.1f} MB snapshots, {epoch} epochs): server RSS before / peak / after they are dropped",
+         f"{rss0:.0f} / {peak:.0f} / {rss_cut:.0f} MiB (after the slow ones leave: {rss_after:.0f})",
+         "peak ≤ 500 MiB", verdict(peak <= 500)),
+        ("  per connection: (peak − before) / connections holding data; clients cut off (1008) within",
+         f"{per:.2f} MiB (a snapshot alone is {frame_mb:.1f}); {cut} in {cut_after:.0f} s (send timeout "
+         f"{timeout:g} s; a never-reader whose kernel buffers still take what it is sent costs no memory "
+         "and is cut off once they are full)", "small", verdict(per < frame_mb)),
+        ("  the honest watcher beside them: gaps, epochs seen", f"{len(honest.gaps())} gaps, {len(honest.epochs)} "
+         f"epochs, {honest.frames} snapshots", "0 gaps", verdict(not honest.gaps() and honest.epochs != [])),
+        ("  errors in the server log", f"{len(errors)} ({n} abusive clients)", "0", verdict(not errors)),
+    ]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer watchers, shorter runs")
@@ -229,6 +339,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench_class_") as tmp:
         if "class" in parts:
             rows += class_rows(Path(tmp), watchers, seconds, 4)
+            print(f"load average: {load_average()}")
+        if "abuse" in parts:
+            rows += abuse_rows(Path(tmp), 50 if args.quick else 100, 10 if args.quick else 20, 10 if args.quick
+                               else 20, 5.0 if args.quick else 20.0)
             print(f"load average: {load_average()}")
     width = max(len(r[0]) for r in rows) if rows else 0
     for what, value, target, ok in rows:

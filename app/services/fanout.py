@@ -14,8 +14,9 @@ However many watch, the loop's work and the bytes waiting for clients stay bound
   ``snapshot_buffer_mb``. Besides, a send waits while a client's buffer is over the transport's high-water
   mark (64 KiB). A client thus holds at most 64 KiB + its largest text message (hello, a metrics batch) +
   one snapshot within the server-wide bound.
-- **A watchdog**: a client whose send buffer has not shrunk for ``ws_send_timeout`` seconds has stopped
-  reading; it is told (``stalled``) and cut off (``StreamSession``).
+- **A watchdog**: a client that has taken nothing of what waits for it (in the send buffer or the kernel's
+  send queue) for ``ws_send_timeout`` seconds has stopped reading; it is told (``stalled``) and cut off
+  (``StreamSession``).
 
 The client's transport is uvicorn's, reached through the ASGI ``receive`` callable (``transport_of``); under
 another server (the test client) there is none, and sends are bounded by a time-out instead.
@@ -23,9 +24,12 @@ another server (the test client) there is none, and sends are bounded by a time-
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
+import fcntl
 import logging
+import termios
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -62,8 +66,24 @@ class Flow:
     progress_at: float = 0.0  # loop time the client last took something (or had nothing waiting)
     frame_bytes: int = 0  # bytes of the last snapshot that may still wait in the buffer
 
+    def __post_init__(self) -> None:
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        self._fd = sock.fileno() if sock is not None else -1
+
     def buffered(self) -> int:
+        """Bytes waiting in the transport's buffer (this process's memory)."""
         return self.transport.get_write_buffer_size() if self.transport is not None else 0
+
+    def unsent(self) -> int:
+        """Bytes not yet taken by the client: the transport's buffer and the kernel's send queue (Linux's
+        TIOCOUTQ; where there is none, the buffer alone)."""
+        queued = array.array("i", [0])
+        if self._fd >= 0:
+            try:
+                fcntl.ioctl(self._fd, termios.TIOCOUTQ, queued)
+            except OSError:
+                self._fd = -1
+        return self.buffered() + queued[0]
 
 
 class Fanout:
@@ -94,25 +114,31 @@ class Fanout:
     def metrics_interval(self) -> float:
         return min(METRICS_DELAY_MAX, len(self.clients) / self.settings.metrics_rate)
 
-    def may_send_frame(self, client: Client, nbytes: int) -> bool:
-        """Has the client taken what it was sent, and do the snapshots waiting server-wide leave room?"""
+    def reserve_frame(self, client: Client, nbytes: int) -> bool:
+        """May the client have a snapshot of ``nbytes`` now: has it taken what it was sent, and do the snapshots
+        waiting server-wide leave room? If so, the bytes are counted as waiting from now on."""
         flow = client.flow
         if flow.transport is None:
             return True
-        waiting = flow.buffered()
-        if waiting > EMPTY:
+        if flow.buffered() > EMPTY:
             return False
         self.frame_buffered -= flow.frame_bytes
         flow.frame_bytes = 0
         cap = self.settings.snapshot_buffer_mb * 2**20
-        return self.frame_buffered <= 0 or self.frame_buffered + nbytes <= cap
+        if self.frame_buffered > 0 and self.frame_buffered + nbytes > cap:
+            return False
+        self.reserved(client, nbytes)
+        return True
 
-    def sent(self, client: Client, nbytes: int, frame: bool = False) -> None:
+    def reserved(self, client: Client, nbytes: int) -> None:
+        """The snapshot about to be sent has ``nbytes`` (the newest may have replaced the one reserved)."""
         flow = client.flow
-        flow.written += nbytes
-        if frame and flow.transport is not None:
+        if flow.transport is not None:
+            self.frame_buffered += nbytes - flow.frame_bytes
             flow.frame_bytes = nbytes
-            self.frame_buffered += nbytes
+
+    def sent(self, client: Client, nbytes: int) -> None:
+        client.flow.written += nbytes
 
     # -- the watchdog ---------------------------------------------------------------------------------------
     async def _watch(self) -> None:
@@ -124,12 +150,12 @@ class Fanout:
                 flow = client.flow
                 if flow.transport is None:
                     continue
-                waiting = flow.buffered()
-                taken = flow.written - waiting
-                if waiting == 0 or taken > flow.taken:
+                unsent = flow.unsent()
+                taken = flow.written - unsent
+                if unsent == 0 or taken > flow.taken:
                     flow.progress_at = now
                 flow.taken = max(flow.taken, taken)
-                flow.frame_bytes = min(flow.frame_bytes, waiting)
+                flow.frame_bytes = min(flow.frame_bytes, flow.buffered())
                 total += flow.frame_bytes
                 if now - flow.progress_at > self.settings.ws_send_timeout:
                     flow.progress_at = float("inf")  # told once

@@ -125,9 +125,10 @@ class StreamSession:
         self.fanout.sent(self, len(data))
 
     async def binary(self, data: bytes) -> None:
+        """A snapshot (reserved with the fanout first)."""
         async with self.send_lock, self._bounded():
             await self.ws.send_bytes(data)
-        self.fanout.sent(self, len(data), frame=True)
+        self.fanout.sent(self, len(data))
 
     def _bounded(self) -> contextlib.AbstractAsyncContextManager[Any]:
         if self.flow.transport is not None:
@@ -223,7 +224,7 @@ class StreamSession:
         loop = asyncio.get_running_loop()
         fanout = self.fanout
         frame_seq = -1
-        if run.frame and self.fanout.may_send_frame(self, len(run.frame)):  # the newest there is, at once
+        if run.frame and self.fanout.reserve_frame(self, len(run.frame)):  # the newest there is, at once
             frame_seq, frame = run.frame_seq, run.frame
             self._frame_due = loop.time() + fanout.frame_interval(len(frame))
             await self.binary(frame)
@@ -244,12 +245,13 @@ class StreamSession:
                 size = len(run.frame)
                 if now < self._frame_due and not self.states:  # (a state change shows the newest at once)
                     self._wake_at(self._frame_due)
-                elif not fanout.may_send_frame(self, size):
+                elif not fanout.reserve_frame(self, size):
                     self._wake_at(now + FRAME_RETRY)
                 else:
                     if not self.states:
                         await asyncio.sleep(0)  # let every client's metrics go out before any client's snapshot
                     frame_seq, frame = run.frame_seq, run.frame
+                    fanout.reserved(self, len(frame))
                     self._frame_due = loop.time() + fanout.frame_interval(size)
                     await self.binary(frame)
             while self.states:
