@@ -319,6 +319,163 @@ def abuse_rows(tmp: Path, never: int, slow: int, vanish: int, timeout: float) ->
     ]
 
 
+# -- 3. run length: hello ------------------------------------------------------------------------------------------
+TINY = {"dataset": "xor", "n_samples": 10, "hidden_layers": [], "batch_size": 5}  # ~3 000 epochs/s here
+
+
+async def _hellos(url: str, n: int) -> list[tuple[float, int]]:
+    """n clients connect at once; each: (seconds from connecting to its hello, the hello's bytes)."""
+    import websockets
+
+    async def one() -> tuple[float, int]:
+        t0 = time.perf_counter()
+        async with websockets.connect(url, max_size=2**28, compression=None, open_timeout=60,
+                                      ping_interval=None) as ws:
+            msg = await ws.recv()
+            return time.perf_counter() - t0, len(msg)
+
+    return list(await asyncio.gather(*(one() for _ in range(n))))
+
+
+def _hello_process(url: str, n: int, out: Any) -> None:
+    out.put(asyncio.run(_hellos(url, n)))
+
+
+def hello_figures(srv: kit.Server, run_id: str, clients: int) -> tuple[float, float, float, float]:
+    """(p50 s, max s, MB, server RSS peak − before) of ``clients`` hellos at once, from another process."""
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    rss0 = srv.rss_mb()
+    p = ctx.Process(target=_hello_process, args=(f"{srv.ws_url}/ws/runs/{run_id}", clients, out))
+    p.start()
+    peak = rss0
+    while p.is_alive() and out.empty():
+        peak = max(peak, srv.rss_mb())
+        time.sleep(0.02)
+    result = out.get(timeout=120)
+    p.join(30)
+    times = [t for t, _ in result]
+    return statistics.median(times), max(times), max(b for _, b in result) / 2**20, peak - rss0
+
+
+def length_rows(tmp: Path, epochs: int, clients: int) -> tuple[list[Row], kit.Server, str, str]:
+    """Returns the rows and the (still running) server with the long and the short run, for part 4."""
+    srv = kit.Server(tmp / "length", tmp / "length.log", env={"BPV_MAX_EPOCHS": str(10 * epochs)}).start()
+    print(f"length: server pid {srv.pid}", flush=True)
+    with srv.client() as http:
+        short = kit.create_run(http, epochs=100, **TINY)
+        long = kit.create_run(http, epochs=10 * epochs, **TINY)
+        t0 = time.monotonic()
+        kit.wait_epoch(http, long["id"], epochs, timeout=1800)
+        rate = epochs / (time.monotonic() - t0)
+        kit.wait_state(http, short["id"], "done")
+        base = hello_figures(srv, short["id"], clients)
+        live = hello_figures(srv, long["id"], clients)  # while it trains on
+        http.post(f"/api/runs/{long['id']}/pause").raise_for_status()
+        at = kit.strict_loads(http.get(f"/api/runs/{long['id']}").text)["epoch"]
+    srv.stop()
+    srv.start()
+    rss_idle = srv.rss_mb()
+    stored = hello_figures(srv, long["id"], clients)
+    errors = srv.errors()
+
+    def fig(f: tuple[float, float, float, float]) -> str:
+        return f"p50 {f[0] * 1e3:.0f} ms, last {f[1] * 1e3:.0f} ms, {f[2]:.2f} MB, server RSS +{f[3]:.0f} MiB"
+
+    rows = [
+        (f"hello to {clients} clients at once, a 100-epoch run (baseline)", fig(base), "info", ""),
+        (f"  a {at:,}-epoch run, live (training at {rate:.0f} epochs/s)", fig(live), "≤ 1 s, ≤ 10 MB",
+         verdict(live[1] <= 1.0 and live[2] <= 10)),
+        ("  the same run stored, after a restart", fig(stored) + f" (idle RSS {rss_idle:.0f} MiB)", "≤ 1 s, ≤ 10 MB",
+         verdict(stored[1] <= 1.0 and stored[2] <= 10)),
+        ("  errors in the server log", str(len(errors)), "0", verdict(not errors)),
+    ]
+    return rows, srv, long["id"], short["id"]
+
+
+# -- 4. history and previews --------------------------------------------------------------------------------------
+def _get_all(url: str, n: int, params: dict[str, Any]) -> list[tuple[float, int]]:
+    """n concurrent GETs (threads); each (seconds, bytes)."""
+    out: list[tuple[float, int]] = []
+
+    def one() -> None:
+        t0 = time.perf_counter()
+        with httpx.stream("GET", url, params=params, timeout=600) as r:
+            r.raise_for_status()
+            size = sum(len(chunk) for chunk in r.iter_bytes())
+        out.append((time.perf_counter() - t0, size))
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+def _with_peak(srv: kit.Server, fn: Any) -> tuple[Any, float]:
+    """fn() while sampling the server's RSS: (its result, peak RSS − RSS before)."""
+    rss0, peak, done = srv.rss_mb(), [0.0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], srv.rss_mb())
+            done.wait(0.02)
+
+    t = threading.Thread(target=sample)
+    t.start()
+    try:
+        result = fn()
+    finally:
+        done.set()
+        t.join()
+    return result, max(0.0, peak[0] - rss0)
+
+
+def history_rows(srv: kit.Server, long_id: str, short_id: str, tmp: Path) -> list[Row]:
+    rows: list[Row] = []
+    for fmt in ("json", "csv"):
+        for rid, what in ((short_id, "100-epoch run"), (long_id, "long run")):
+            res, grew = _with_peak(srv, lambda rid=rid, fmt=fmt: _get_all(f"{srv.url}/api/runs/{rid}/history", 10,
+                                                                          {"format": fmt}))
+            rows.append((f"10 concurrent GET …/history?format={fmt}, {what}",
+                         f"{statistics.median(t for t, _ in res):.2f} s each (median), {res[0][1] / 2**20:.1f} MB "
+                         f"each; server RSS +{grew:.0f} MiB", "memory independent of length", ""))
+    pages, grew = _with_peak(srv, lambda: _page_through(srv, long_id))
+    rows.append(("  paging the long run (limit 10 000)", f"{pages[0]} pages in {pages[1]:.2f} s; server RSS "
+                 f"+{grew:.0f} MiB", "info", ""))
+    csv = _big_csv(tmp / "big.csv")
+    info = srv.upload_csv(csv.read_text(), label_column="label", name="big")
+    res, grew = _with_peak(srv, lambda: _get_all(f"{srv.url}/api/datasets/{info['name']}", 6, {}))
+    rows.append((f"6 concurrent previews of a {csv.stat().st_size / 1e6:.1f} MB uploaded CSV",
+                 f"{max(b for _, b in res) / 2**20:.1f} MB each, {max(t for t, _ in res):.1f} s; server RSS "
+                 f"+{grew:.0f} MiB", "capped", verdict(grew < 200)))
+    return rows
+
+
+def _page_through(srv: kit.Server, run_id: str) -> tuple[int, float]:
+    t0, since, pages = time.perf_counter(), -1, 0
+    with srv.client(timeout=120) as http:
+        while since is not None:
+            page = http.get(f"/api/runs/{run_id}/history", params={"since": since, "limit": 10_000}).json()
+            since, pages = page["next"], pages + 1
+    return pages, time.perf_counter() - t0
+
+
+def _big_csv(path: Path, rows: int = 99_000, columns: int = 12) -> Path:
+    """A ~10 MB CSV: ``columns`` numeric features and a label."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(rows, columns)).round(4)
+    y = (X[:, 0] > 0).astype(int)
+    with open(path, "w") as f:
+        f.write(",".join([*(f"f{i}" for i in range(columns)), "label"]) + "\n")
+        for xr, yr in zip(X, y, strict=True):
+            f.write(",".join(map(str, xr)) + f",{yr}\n")
+    return path
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer watchers, shorter runs")
@@ -339,6 +496,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench_class_") as tmp:
         if "class" in parts:
             rows += class_rows(Path(tmp), watchers, seconds, 4)
+            print(f"load average: {load_average()}")
+        if "length" in parts or "history" in parts:
+            rows_l, srv, long_id, short_id = length_rows(Path(tmp), 20_000 if args.quick else 100_000, 20)
+            try:
+                if "length" in parts:
+                    rows += rows_l
+                if "history" in parts:
+                    rows += history_rows(srv, long_id, short_id, Path(tmp))
+            finally:
+                srv.stop()
             print(f"load average: {load_average()}")
         if "abuse" in parts:
             rows += abuse_rows(Path(tmp), 50 if args.quick else 100, 10 if args.quick else 20, 10 if args.quick

@@ -53,7 +53,8 @@ class Tail:
         return self.ended_at[i] if 0 <= i < len(self.ended_at) else None
 
     def committed(self, count: int) -> None:
-        """Storage holds epochs [0, count): keep only the newest TAIL of those (and all that it does not hold)."""
+        """Storage holds epochs [0, count): let go of those, but for the newest TAIL epochs (trimmed once more
+        than 2 × TAIL are held, so that a list is not shifted at every epoch)."""
         self.stored = max(self.stored, count)
         if len(self.points) <= 2 * TAIL:
             return

@@ -241,20 +241,22 @@ class StreamSession:
                         self._wake_at(self._metrics_due)
                 else:
                     self._wake_at(self._metrics_due)
+            # a change of state goes out after the points before it, with the newest snapshot
+            state_due = bool(self.states) and sent == len(run.history)
             if run.frame_seq != frame_seq and run.frame:  # a newer snapshot: this client's turn yet?
                 size = len(run.frame)
-                if now < self._frame_due and not self.states:  # (a state change shows the newest at once)
+                if now < self._frame_due and not state_due:
                     self._wake_at(self._frame_due)
                 elif not fanout.reserve_frame(self, size):
                     self._wake_at(now + FRAME_RETRY)
                 else:
-                    if not self.states:
+                    if not state_due:
                         await asyncio.sleep(0)  # let every client's metrics go out before any client's snapshot
                     frame_seq, frame = run.frame_seq, run.frame
                     fanout.reserved(self, len(frame))
                     self._frame_due = loop.time() + fanout.frame_interval(size)
                     await self.binary(frame)
-            while self.states:
+            while state_due and self.states:
                 await self.text(self.states.popleft())
             if run.frame_seq == frame_seq:  # this client has the newest: is a fresher one worth making?
                 due = run.frame_time + fanout.frame_interval(len(run.frame))
