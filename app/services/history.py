@@ -14,6 +14,7 @@ import asyncio
 import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 TAIL = 256  # epochs kept in memory once storage has them (trimmed in steps of TAIL: at most 2 × TAIL)
 HELLO_ALL = 2000  # a history this long or shorter goes out whole
@@ -128,3 +129,40 @@ async def hello_points(tail: Tail | None, fetch: Fetch, fetch_at: FetchAt, count
     shape = Shape.of(count)
     older = await read_at(tail, fetch_at, shape.thinned()) if shape.complete_from else []
     return older + await read(tail, fetch, shape.complete_from, count), shape
+
+
+class Thinner:
+    """At most ``limit`` of ``count`` points, fed one at a time in epoch order: the first, the last, and in
+    each of (limit − 2) / 2 even buckets the lowest and the highest training cost (a bucket without any
+    cost keeps its first point), so that a thinned curve keeps its spikes. Holds O(limit) points."""
+
+    def __init__(self, count: int, limit: int) -> None:
+        self.count = count
+        k = max(1, (limit - 2) // 2)
+        self.q, self.r = divmod(count, k)  # numpy's array_split: r buckets of q + 1, then k − r of q
+        self.ends: list[dict[str, Any]] = []
+        self.first: dict[int, dict[str, Any]] = {}
+        self.low: dict[int, tuple[float, dict[str, Any]]] = {}
+        self.high: dict[int, tuple[float, dict[str, Any]]] = {}
+
+    def _bucket(self, i: int) -> int:
+        q, r = self.q, self.r
+        return i // (q + 1) if i < r * (q + 1) else r + (i - r * (q + 1)) // q
+
+    def add(self, p: dict[str, Any]) -> None:
+        i = p["epoch"]
+        b, cost = self._bucket(i), p["train_cost"]
+        if i in (0, self.count - 1):
+            self.ends.append(p)
+        self.first.setdefault(b, p)
+        if cost is not None:
+            if b not in self.low or cost < self.low[b][0]:
+                self.low[b] = (cost, p)
+            if b not in self.high or cost > self.high[b][0]:
+                self.high[b] = (cost, p)
+
+    def result(self) -> list[dict[str, Any]]:
+        chosen = {p["epoch"]: p for p in self.ends}
+        chosen.update({p["epoch"]: p for b, p in self.first.items() if b not in self.low})
+        chosen.update({p["epoch"]: p for _, p in [*self.low.values(), *self.high.values()]})
+        return [chosen[e] for e in sorted(chosen)]

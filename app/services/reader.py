@@ -137,6 +137,18 @@ class RunReader:
     async def history(self, run_id: str) -> list[dict[str, Any]]:
         return [json.loads(p) async for page in self.pages(run_id) for p in page]
 
+    async def thinned(self, run_id: str, limit: int) -> list[dict[str, Any]]:
+        """At most ``limit`` points (``history.Thinner``), read page by page: memory independent of the run's
+        length."""
+        count = await self.count(run_id)
+        if count <= limit:
+            return await self.history(run_id)
+        thinner = history.Thinner(count, limit)
+        async for page in self.pages(run_id, 0, count):
+            for text in page:
+                thinner.add(json.loads(text))
+        return thinner.result()
+
     async def hello_text(self, run_id: str, count: int | None = None) -> str:
         """``hello``, with the history's first ``count`` epochs (all there are by default)."""
         out, meta = await self.out(run_id), await self.meta(run_id)

@@ -210,3 +210,31 @@ def test_runs_beyond_the_estimated_memory_get_429_until_one_ends(make_client: Ca
     assert big.status_code == 429 and "MB" in big.json()["detail"], big.text
     c.post(f"/api/runs/{a.json()['id']}/stop")
     assert c.post("/api/runs", json={"start": False}).status_code == 201
+
+
+# -- a long history's report: thinned as it is read ---------------------------------------------------------------
+def _thin_reference(points: list[dict[str, Any]], limit: int) -> list[int]:
+    """The report's rule computed at once with NumPy: the ends, and per bucket (np.array_split) the first
+    lowest and first highest training cost, or the bucket's first point when it has none."""
+    n = len(points)
+    cost = np.array([np.nan if p["train_cost"] is None else p["train_cost"] for p in points])
+    keep = {0, n - 1}
+    for chunk in np.array_split(np.arange(n), max(1, (limit - 2) // 2)):
+        if np.isnan(cost[chunk]).all():
+            keep.add(int(chunk[0]))
+        else:
+            keep |= {int(chunk[np.nanargmin(cost[chunk])]), int(chunk[np.nanargmax(cost[chunk])])}
+    return sorted(keep)
+
+
+@pytest.mark.parametrize("n, limit", [(2001, 2000), (10_007, 2000), (5000, 7), (999, 50)])
+def test_the_streamed_thinning_keeps_what_the_whole_history_would(n: int, limit: int) -> None:
+    rng = np.random.default_rng(n)
+    costs = rng.random(n).round(2)  # ties: the first lowest and highest are kept
+    points = [{"epoch": i, "train_cost": None if (i // 37) % 11 == 3 else float(costs[i])} for i in range(n)]
+    thinner = history.Thinner(n, limit)
+    for p in points:
+        thinner.add(p)
+    got = [p["epoch"] for p in thinner.result()]
+    assert got == _thin_reference(points, limit)
+    assert len(got) <= limit
