@@ -14,7 +14,7 @@ from typing import Any
 
 import websockets
 
-from backprop_viz import Client
+from backprop_viz import AsyncClient, Client
 from tests import support as kit
 
 TINY = {"dataset": "xor", "n_samples": 10, "hidden_layers": [], "batch_size": 5}  # thousands of epochs a second
@@ -98,6 +98,15 @@ def test_a_long_runs_hello_is_thinned_and_watch_fills_the_gap_live_and_after_a_r
         stored = [p["epoch"] for p in follower.run(run["id"]).watch()]
         assert stored == list(range(epochs + 1))
         assert [p["epoch"] for p in follower.run(run["id"]).history()] == stored
+
+    async def watch_async() -> list[int]:
+        client = AsyncClient(srv.url)
+        try:
+            return [p["epoch"] async for p in (await client.run(run["id"])).watch()]
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(watch_async()) == list(range(epochs + 1))
 
 
 def test_a_client_far_behind_catches_up_from_storage_in_order(make_server: Any) -> None:
