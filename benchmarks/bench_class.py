@@ -164,6 +164,7 @@ def class_phase(srv: kit.Server, watchers: int, students: int, flat_out: int, se
         "done": sum(1 for e in ended if e["state"] == "done"),
         "flat": [f / span for f in flat],
         "loop_cpu": (cpu1[0] - cpu0[0]) / span,
+        "per_message": (cpu1[0] - cpu0[0]) / max(1, sum(len(r[1]) + r[2] for r in results)),
         "worker_cpu": (cpu1[2] - cpu0[2]) / span,
         "rss_peak": rss_peak,
     }
@@ -201,8 +202,9 @@ def class_rows(tmp: Path, watchers: int, seconds: float, procs: int) -> list[Row
          f"{load['running']} of {load['runs']} (then {load['done']} done); "
          f"{min(load['rates']):.1f} / {statistics.median(load['rates']):.1f}; "
          f"{', '.join(f'{r:.0f}' for r in load['flat'])}", "all train", verdict(load["running"] == load["runs"])),
-        ("  CPU: event-loop thread; training workers; server RSS peak",
-         f"{load['loop_cpu'] * 100:.0f} % of a core (baseline {base['loop_cpu'] * 100:.0f} %); "
+        ("  CPU: event-loop thread (per message sent); training workers; server RSS peak",
+         f"{load['loop_cpu'] * 100:.0f} % of a core ({load['per_message'] * 1e6:.0f} µs; baseline "
+         f"{base['loop_cpu'] * 100:.0f} %, {base['per_message'] * 1e6:.0f} µs); "
          f"{load['worker_cpu'] * 100:.0f} %; "
          f"{load['rss_peak']:.0f} MiB", "info", ""),
         ("  errors in the server log", str(len(errors)), "0", verdict(not errors)),

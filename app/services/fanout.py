@@ -89,6 +89,9 @@ class Flow:
 class Fanout:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._min_interval = 1.0 / settings.max_frame_rate
+        self._per_send = 1.0 / settings.snapshot_rate
+        self._per_byte = 1.0 / (settings.snapshot_mb_rate * 2**20)
         self.clients: set[Client] = set()
         self.frame_buffered = 0  # snapshot bytes that may wait in the clients' buffers, all told
         self._task: asyncio.Task[None] | None = None
@@ -108,8 +111,8 @@ class Fanout:
     # -- the budget -----------------------------------------------------------------------------------------
     def frame_interval(self, nbytes: int) -> float:
         """Seconds between one client's snapshots of ``nbytes``."""
-        s, n = self.settings, max(1, len(self.clients))
-        return max(1.0 / s.max_frame_rate, n / s.snapshot_rate, n * nbytes / (s.snapshot_mb_rate * 2**20))
+        n = len(self.clients) or 1
+        return max(self._min_interval, n * self._per_send, n * nbytes * self._per_byte)
 
     def metrics_interval(self) -> float:
         return min(METRICS_DELAY_MAX, len(self.clients) / self.settings.metrics_rate)

@@ -157,15 +157,15 @@ class StreamSession:
 
     async def _serve(self, run_id: str) -> None:
         run = self.runs.runs.get(run_id)
-        if run is None:
-            try:
-                await self._hello_stored(run_id)
-            except NotFound:
-                await self.ws.close(1008, f"no run {run_id[:40]!r}")
+        try:
+            if run is not None:
+                await self._follow(run)
                 return
-            await self._read(run_id)
-        else:
-            await self._follow(run)
+            await self._hello_stored(run_id)
+        except NotFound:  # (or deleted while its hello was read)
+            await self.ws.close(1008, f"no run {run_id[:40]!r}")
+            return
+        await self._read(run_id)
 
     async def _cut_off(self) -> None:
         """Close a client that stopped reading with 1008 and a reason. The close frame waits behind what the
