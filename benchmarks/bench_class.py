@@ -459,6 +459,12 @@ def history_rows(srv: kit.Server, long_id: str, short_id: str, tmp: Path) -> lis
     rows.append((f"6 concurrent previews of a {csv.stat().st_size / 1e6:.1f} MB uploaded CSV",
                  f"{max(b for _, b in res) / 2**20:.1f} MB each, {max(t for t, _ in res):.1f} s; server RSS "
                  f"+{grew:.0f} MiB", "capped", verdict(grew < 200)))
+    with srv.client() as http:
+        run = kit.create_run(http, dataset=info["name"], hidden_layers=[4], start=False)
+    res, grew = _with_peak(srv, lambda: _get_all(f"{srv.url}/api/runs/{run['id']}/data", 6, {}))
+    rows.append(("  6 concurrent GET …/data of a run on it (the whole data: made once, shared)",
+                 f"{max(b for _, b in res) / 2**20:.1f} MB each, {max(t for t, _ in res):.1f} s; server RSS "
+                 f"+{grew:.0f} MiB", "info", ""))
     return rows
 
 

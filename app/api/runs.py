@@ -23,7 +23,7 @@ from ..schemas import (
     StoredEpochs,
     errors,
 )
-from ..services.reader import csv_header, csv_points, data_out, inputs_out, nearest, snapshot_json
+from ..services.reader import csv_header, csv_points, inputs_out, nearest, snapshot_json
 from ..worker import frames
 from .deps import Read, ReaderDep, RunsDep, Write
 
@@ -170,5 +170,4 @@ async def export_run(run_id: str, reader: ReaderDep) -> Any:
 @router.get("/{run_id}/data", response_model=DataOut, dependencies=Read, responses=errors(401, 404, 422),
             summary="The run's own training and test data (train order = probe index)")
 async def get_data(run_id: str, reader: ReaderDep) -> Any:
-    ds = await reader.dataset(run_id)
-    return await asyncio.to_thread(data_out, ds)
+    return Response(await reader.data_json(run_id), media_type="application/json")

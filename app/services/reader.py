@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import math
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,6 +27,7 @@ from .runs import NotFound, RunManager
 from .storage import Storage
 
 PAGE = 1000  # history points read from storage at once
+DATA_CACHE = 32 * 2**20  # bytes of recent runs' data as JSON kept (one at least)
 
 def links(run_id: str) -> dict[str, str]:
     base = f"/api/runs/{run_id}"
@@ -70,6 +72,8 @@ class RunReader:
 
     def __init__(self, runs: RunManager, storage: Storage, data: DataService) -> None:
         self.runs, self.storage, self.data = runs, storage, data
+        self._data_cache: OrderedDict[str, bytes] = OrderedDict()  # data_json's, by the data's config
+        self._data_locks: dict[str, asyncio.Lock] = {}
 
     async def _row(self, run_id: str) -> dict[str, Any]:
         row = await asyncio.to_thread(self.storage.get_run, run_id)
@@ -193,6 +197,31 @@ class RunReader:
     async def dataset(self, run_id: str) -> Dataset:
         """The run's own data, rebuilt from its config (deterministic from its seed)."""
         return await asyncio.to_thread(self.data.load, await self.config(run_id))
+
+    async def data_json(self, run_id: str) -> bytes:
+        """``DataOut`` of the run's data as JSON, made once however many ask at once (a big upload's is tens
+        of MB) and kept for the next ones while the recent ones stay under DATA_CACHE bytes."""
+        cfg = await self.config(run_id)  # NotFound for a run that is not there (any more)
+        key = cfg.model_dump_json(include={"dataset", "n_samples", "noise", "train_fraction", "seed", "features",
+                                           "standardize"})
+        lock = self._data_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            text = self._data_cache.get(key)
+            if text is None:
+                ds = await asyncio.to_thread(self.data.load, cfg)
+                text = await asyncio.to_thread(_data_json, ds)
+                self._data_cache[key] = text
+                while sum(len(t) for t in self._data_cache.values()) > DATA_CACHE and len(self._data_cache) > 1:
+                    self._data_cache.pop(next(iter(self._data_cache)))
+            else:
+                self._data_cache.move_to_end(key)
+        if not lock.locked():
+            self._data_locks.pop(key, None)
+        return text
+
+
+def _data_json(ds: Dataset) -> bytes:
+    return json.dumps(data_out(ds), separators=(",", ":"), allow_nan=False).encode()
 
 
 def data_out(ds: Dataset, rows: int | None = None) -> dict[str, Any]:
