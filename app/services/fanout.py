@@ -4,7 +4,7 @@ However many watch, the loop's work and the bytes waiting for clients stay bound
 
 - **Snapshots** share a server-wide budget — ``snapshot_rate`` sends and ``snapshot_mb_rate`` MB a second —
   split evenly among the clients: each client's interval is the longest of 1 / ``max_frame_rate``,
-  n / ``snapshot_rate`` and n × (frame size) / (byte rate), n = the clients now following a run. A client
+  n / ``snapshot_rate`` and n × (frame size) / (byte rate), n = the server's stream clients. A client
   gets the newest snapshot when its interval is over (latest wins), so each client's rate falls as watchers
   are added and the server's total stays put.
 - **Metrics** are never dropped; a client gets them at most n / ``metrics_rate`` seconds apart (what came
@@ -27,15 +27,16 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
-import fcntl
-import logging
-import termios
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..config import Settings
 
-log = logging.getLogger("backprop_viz.ws")
+try:  # the kernel's send queue of a socket (Linux, the BSDs, macOS)
+    from fcntl import ioctl
+    from termios import TIOCOUTQ
+except ImportError:  # elsewhere: the transport's buffer alone
+    ioctl, TIOCOUTQ = None, 0  # type: ignore[assignment, misc]
 METRICS_DELAY_MAX = 0.25  # seconds a metrics point may wait to travel with later ones, at most
 EMPTY = 16 * 1024  # a send buffer holding at most this has been taken (asyncio's low-water mark)
 TICK = 0.5  # seconds between the watchdog's looks
@@ -78,9 +79,9 @@ class Flow:
         """Bytes not yet taken by the client: the transport's buffer and the kernel's send queue (Linux's
         TIOCOUTQ; where there is none, the buffer alone)."""
         queued = array.array("i", [0])
-        if self._fd >= 0:
+        if self._fd >= 0 and ioctl is not None:
             try:
-                fcntl.ioctl(self._fd, termios.TIOCOUTQ, queued)
+                ioctl(self._fd, TIOCOUTQ, queued)
             except OSError:
                 self._fd = -1
         return self.buffered() + queued[0]
