@@ -36,6 +36,7 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import os
+import socket
 import statistics
 import sys
 import tempfile
@@ -79,19 +80,27 @@ def _watch_process(urls: list[str], go: Any, out: Any, timeout: float) -> None:
         return [r if isinstance(r, kit.Watch) else kit.Watch(errors=[repr(r)]) for r in results]
 
     watches = asyncio.run(main())
+    cpu = time.process_time()  # this client process's own CPU, reported with its first watcher
     out.put([(w.all_epochs(), w.latencies, w.frames, w.gaps(), w.states, w.errors,
-             (w.receipt_times[0], w.receipt_times[-1]) if w.receipt_times else (0.0, 0.0))
-             for w in watches])
+             (w.receipt_times[0], w.receipt_times[-1]) if w.receipt_times else (0.0, 0.0), cpu if i == 0 else 0.0)
+             for i, w in enumerate(watches)])
 
 
 def _probe(url: str, stop: threading.Event, out: list[float], every: float = 0.1) -> None:
-    """GET /healthz every ``every`` seconds (a fresh connection each, as a load balancer does)."""
+    """GET /healthz every ``every`` seconds on a fresh connection each, as a load balancer does, over a bare
+    socket: an HTTP library's own set-up per request would be a good part of what is measured here."""
+    host, port = url.removeprefix("http://").split(":")
+    request = f"GET /healthz HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode()
     while not stop.is_set():
         t0 = time.perf_counter()
         try:
-            httpx.get(url + "/healthz", timeout=10).raise_for_status()
-            out.append(time.perf_counter() - t0)
-        except httpx.HTTPError:
+            with socket.create_connection((host, int(port)), timeout=10) as s:
+                s.sendall(request)
+                answer = b""
+                while chunk := s.recv(65536):
+                    answer += chunk
+            out.append(time.perf_counter() - t0 if answer.startswith(b"HTTP/1.1 200") else 10.0)
+        except OSError:
             out.append(10.0)
         stop.wait(max(0.0, every - (time.perf_counter() - t0)))
 
@@ -171,6 +180,7 @@ def class_phase(srv: kit.Server, watchers: int, students: int, flat_out: int, se
         "loop_cpu": (cpu1[0] - cpu0[0]) / span,
         "per_message": (cpu1[0] - cpu0[0]) / max(1, sum(len(r[1]) + r[2] for r in results)),
         "worker_cpu": (cpu1[2] - cpu0[2]) / span,
+        "client_cpu": sum(r[7] for r in results) / span,
         "rss_peak": rss_peak,
     }
 
@@ -207,10 +217,10 @@ def class_rows(tmp: Path, watchers: int, seconds: float, procs: int) -> list[Row
          f"{load['running']} of {load['runs']} (then {load['done']} done); "
          f"{min(load['rates']):.1f} / {statistics.median(load['rates']):.1f}; "
          f"{', '.join(f'{r:.0f}' for r in load['flat'])}", "all train", verdict(load["running"] == load["runs"])),
-        ("  CPU: event-loop thread (per message sent); training workers; server RSS peak",
+        ("  CPU: event-loop thread (per message sent); training workers; client processes; server RSS peak",
          f"{load['loop_cpu'] * 100:.0f} % of a core ({load['per_message'] * 1e6:.0f} µs; baseline "
          f"{base['loop_cpu'] * 100:.0f} %, {base['per_message'] * 1e6:.0f} µs); "
-         f"{load['worker_cpu'] * 100:.0f} %; "
+         f"{load['worker_cpu'] * 100:.0f} %; {load['client_cpu'] * 100:.0f} %; "
          f"{load['rss_peak']:.0f} MiB", "info", ""),
         ("  errors in the server log", str(len(errors)), "0", verdict(not errors)),
     ]
