@@ -19,6 +19,13 @@ def _default_max_connections() -> int:
     return max(16, min(1000, soft // 2)) if soft > 0 else 1000
 
 
+def _physical_mb() -> float:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (ValueError, OSError, AttributeError):  # not a POSIX system
+        return 8192.0
+
+
 class Settings(BaseSettings):
     """Every knob of the server. Limits guard the 2-core machines this runs on."""
 
@@ -34,8 +41,15 @@ class Settings(BaseSettings):
     max_width: int = Field(1024, ge=1)
     max_epochs: int = Field(100_000, ge=1)
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)  # training processes
-    max_running: int = Field(32, ge=1)  # runs training at once (sharing the workers); more wait in the queue
-    max_queued: int = Field(32, ge=0)  # beyond this, new runs get 429
+    # the training processes' niceness above the web process's: on a busy machine the event loop (the
+    # stream, REST) gets the CPU first and training takes the rest
+    worker_nice: int = Field(5, ge=0, le=19)
+    # runs training at once, sharing the workers in turn (each slows down fairly as more train); more wait in
+    # the queue; beyond both, or beyond runs_memory_mb of estimated memory, a new run gets 429. A class of 300
+    # with a run each and the teacher's fits: a small run holds ~0.4 MB in a worker and ≤ 0.3 MB here.
+    max_running: int = Field(500, ge=1)
+    max_queued: int = Field(500, ge=0)
+    runs_memory_mb: float = Field(default_factory=lambda: _physical_mb() / 2, gt=0)  # default: half the RAM
     snapshot_budget_mb: float = Field(64.0, gt=0)  # per run, before snapshots are thinned
     max_upload_bytes: int = Field(10_000_000, ge=1)
     max_upload_rows: int = Field(100_000, ge=1)
@@ -44,10 +58,18 @@ class Settings(BaseSettings):
     # examples × neurons of one pass over the data (each snapshot evaluates the whole training and test set):
     # 20 M values ≈ 160 MB of z and a in float32; 100 000 examples × 2 049 neurons would need 1.7 GB per run
     max_activations: int = Field(20_000_000, ge=1000)
+    dataset_cache_mb: float = Field(64.0, ge=0)  # datasets kept in memory for new runs and previews, all told
     max_unsaved_mb: float = Field(64.0, gt=0)  # while storage fails: what may wait in memory before runs pause
     commit_interval: float = Field(0.25, gt=0, le=1.0)  # seconds between SQLite commits
     max_ws_message: int = Field(64 * 1024, ge=1024)
     max_frame_rate: float = Field(60.0, gt=0, le=1000)  # snapshots a second to one stream client, at most
+    # the stream's server-wide budget, shared evenly by every client (services/fanout.py): snapshot sends and
+    # snapshot megabytes a second, snapshot megabytes waiting in the clients' send buffers, metrics messages
+    # a second (metrics are never dropped: points that wait travel together)
+    snapshot_rate: float = Field(1200.0, gt=0)
+    snapshot_mb_rate: float = Field(120.0, gt=0)
+    snapshot_buffer_mb: float = Field(64.0, gt=0)
+    metrics_rate: float = Field(5000.0, gt=0)
     ws_send_timeout: float = Field(20.0, gt=0, le=3600)  # a WS client that takes no message for this long is cut off
 
     # a cluster (docs/deploy.md): both set → web replicas and `backprop-viz worker` processes share the work

@@ -6,6 +6,8 @@ the lifespan, never at module level.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import re
 import sys
@@ -83,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     here too, for what little NumPy the web process does."""
     settings = settings or Settings()
     threadpool_limits(1)
+    _return_big_blocks()
     app = FastAPI(title="backprop-viz", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Watch a neural network learn by backpropagation: runs over REST, "
                               "every epoch's tensors over WS /ws/runs/{id} (see docs/protocol.md).")
@@ -101,6 +104,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     finish_openapi(app, settings, policy)
     return app
+
+
+def _return_big_blocks(threshold: int = 1 << 20) -> None:
+    """Blocks of a MiB or more (snapshots, their copies in send buffers) are mapped and unmapped one by one,
+    so that memory a client held goes back to the system when it leaves. glibc otherwise raises its mmap
+    threshold as big blocks are freed and keeps them in its heap: the process's memory would stay at its
+    peak. No-op without glibc."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(-3, threshold)  # M_MMAP_THRESHOLD
 
 
 def _errors(app: FastAPI) -> None:

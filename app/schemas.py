@@ -252,7 +252,11 @@ class EpochPoint(BaseModel):
 
 
 class History(BaseModel):
+    """Points in epoch order. With ``limit``: ``next`` is the ``since`` of the next page (null: this page
+    reached the newest epoch)."""
+
     points: list[EpochPoint]
+    next: int | None = None
 
 
 class StoredEpochs(BaseModel):

@@ -4,6 +4,7 @@ httpx.AsyncClient and websockets.asyncio); ``watch()`` is an async iterator."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, Literal, cast, overload
 
@@ -11,9 +12,9 @@ import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from ._base import Follower, RunBase, base_url, config_body, headers, ws_url
+from ._base import HISTORY_PAGE, Follower, RunBase, base_url, config_body, headers, ws_url
 from ._client import MAX_FRAME
-from ._errors import BackpropVizError, ConnectError, StreamError, error_for
+from ._errors import APIError, BackpropVizError, ConnectError, StreamError, error_for
 from ._frames import Snapshot, decode
 from ._types import DatasetInfo, EpochPoint, RunInfo
 
@@ -107,6 +108,14 @@ class AsyncRun(RunBase):
     async def delete(self) -> None:
         await self.client.request("DELETE", f"/api/runs/{self.id}")
 
+    async def _fill(self, follow: Follower) -> AsyncIterator[Any]:
+        """The points ``hello`` did not carry (a long run's is thinned), from the REST history, page by page."""
+        while (gap := follow.gap()) is not None:
+            page = await self.client._json("GET", f"/api/runs/{self.id}/history",
+                                           params={"since": gap[0], "limit": min(HISTORY_PAGE, gap[1] - gap[0] - 1)})
+            for item in follow.fill(page["points"]):
+                yield item
+
     async def history(self) -> list[EpochPoint]:
         return cast(list[EpochPoint], (await self.client._json("GET", f"/api/runs/{self.id}/history"))["points"])
 
@@ -149,6 +158,10 @@ class AsyncRun(RunBase):
         failures, error = 0, ""
         while True:
             try:
+                with contextlib.suppress(APIError):  # (a run the server does not have: its stream says so)
+                    follow.expect((await self.client._json("GET", f"/api/runs/{self.id}"))["epoch"])
+                async for item in self._fill(follow):
+                    yield item
                 async with connect(ws_url(self.server, self.id, follow.last_epoch),
                                    additional_headers=headers(self.client.token), compression=None,
                                    max_size=MAX_FRAME, open_timeout=self.client.timeout) as ws:
@@ -161,6 +174,8 @@ class AsyncRun(RunBase):
                         failures = 0
                         for item in follow.feed(message):
                             yield item
+                        async for item in self._fill(follow):
+                            yield item
                         if follow.ended:
                             return
             except ConnectionClosed as e:
@@ -172,7 +187,7 @@ class AsyncRun(RunBase):
                 if e.response.status_code < 500:
                     raise StreamError(None, f"the server refused the stream: HTTP {e.response.status_code}") from e
                 error = str(e)
-            except (OSError, TimeoutError, InvalidHandshake) as e:
+            except (OSError, TimeoutError, InvalidHandshake, ConnectError) as e:
                 error = str(e) or type(e).__name__
             failures += 1
             if failures > retries:

@@ -18,6 +18,8 @@ from ._version import __version__
 # Close codes after which reconnecting cannot help (docs/protocol.md): unsupported data, too big, policy
 # (no such run, origin, token).
 FINAL_CLOSE_CODES = frozenset({1003, 1008, 1009})
+HELLO_ALL = 2000  # a history this long or shorter comes whole in hello (docs/protocol.md)
+HISTORY_PAGE = 10_000  # points read from GET …/history at once (the server's largest page)
 
 
 def base_url(server: str) -> str:
@@ -131,7 +133,11 @@ class Follower:
     """Follows one run's stream across reconnections: fed each message (text or binary), it returns the
     items to yield — every epoch's point once, in order, and (when asked) each newer snapshot — and says when
     the run has ended. Points and snapshots already yielded (by epoch) are skipped after a reconnection, whose
-    ``hello`` repeats the whole history."""
+    ``hello`` repeats the history.
+
+    A long run's ``hello`` carries only every ``history_stride``-th epoch before ``history_complete_from``
+    (docs/protocol.md): then ``gap()`` names the epochs to read from ``GET …/history`` (``since``, ``until``),
+    and ``fill`` takes them, page by page; the points after the gap wait until it is filled."""
 
     def __init__(self, run: RunBase, snapshots: bool, since: int) -> None:
         self.run, self.snapshots = run, snapshots
@@ -139,6 +145,28 @@ class Follower:
         self.last_snapshot = (-1, -1)
         self.ended = False  # the run is finished and nothing more can come
         self.ending = False  # finished, but the epoch in flight may still be published (stopped, interrupted)
+        self.until = 0  # the epochs before this must come from the REST history (hello did not carry them all)
+        self._held: list[dict[str, Any]] = []  # hello's points after the gap
+
+    def gap(self) -> tuple[int, int] | None:
+        """(since, until): the points of epochs since + 1 … until − 1 are to be read and passed to ``fill``."""
+        return (self.last_epoch, self.until) if self.last_epoch + 1 < self.until else None
+
+    def expect(self, newest: int) -> None:
+        """The run is at epoch ``newest``: read what this follower lacks up to it from the REST history first,
+        when that is more than a ``hello`` carries whole (cheaper than a reconnection's hello and gap)."""
+        if newest - self.last_epoch > HELLO_ALL:
+            self.until = max(self.until, newest + 1)
+
+    def fill(self, points: list[dict[str, Any]]) -> list[EpochPoint | Snapshot]:
+        """Points read from the REST history for ``gap()``; once it is filled, the points ``hello`` had after it."""
+        out = self._points([p for p in points if p["epoch"] < self.until])
+        if not points:  # nothing more stored: the gap cannot be filled (the run was deleted)
+            self.until = 0
+        if self.gap() is None and self._held:
+            held, self._held = self._held, []
+            out += self._points(held)
+        return out
 
     def feed(self, message: str | bytes) -> Sequence[EpochPoint | Snapshot]:
         if isinstance(message, bytes):
@@ -154,9 +182,14 @@ class Follower:
         kind = msg.get("type") if isinstance(msg, dict) else None
         if kind == "hello":
             self.run.info = cast(RunInfo, msg["run"])
-            out = self._points(msg.get("history", []))
+            complete_from = int(msg.get("history_complete_from", 0))
+            history = [p for p in msg.get("history", []) if p["epoch"] >= complete_from]  # the rest is thinned
+            self.until = max(self.until, complete_from)
             self._state(self.run.info["state"])
-            return out
+            if self.gap() is not None:
+                self._held = history
+                return ()
+            return self._points(history)
         if kind == "metrics":
             return self._points(msg.get("points", []))
         if kind == "state":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal, cast, overload
@@ -10,8 +11,8 @@ import httpx
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import connect
 
-from ._base import Follower, RunBase, base_url, config_body, headers, ws_url
-from ._errors import BackpropVizError, ConnectError, StreamError, error_for
+from ._base import HISTORY_PAGE, Follower, RunBase, base_url, config_body, headers, ws_url
+from ._errors import APIError, BackpropVizError, ConnectError, StreamError, error_for
 from ._frames import Snapshot, decode
 from ._track import Tracker
 from ._types import DatasetInfo, EpochPoint, RunInfo
@@ -139,6 +140,13 @@ class Run(RunBase):
     def delete(self) -> None:
         self.client.request("DELETE", f"/api/runs/{self.id}")
 
+    def _fill(self, follow: Follower) -> Iterator[Any]:
+        """The points ``hello`` did not carry (a long run's is thinned), from the REST history, page by page."""
+        while (gap := follow.gap()) is not None:
+            page = self.client._json("GET", f"/api/runs/{self.id}/history",
+                                     params={"since": gap[0], "limit": min(HISTORY_PAGE, gap[1] - gap[0] - 1)})
+            yield from follow.fill(page["points"])
+
     def history(self) -> list[EpochPoint]:
         """Every epoch's point, in order (a row per epoch: costs, accuracies, per-layer norms)."""
         return cast(list[EpochPoint], self.client._json("GET", f"/api/runs/{self.id}/history")["points"])
@@ -192,6 +200,9 @@ class Run(RunBase):
         failures, error = 0, ""
         while True:
             try:
+                with contextlib.suppress(APIError):  # (a run the server does not have: its stream says so)
+                    follow.expect(self.client._json("GET", f"/api/runs/{self.id}")["epoch"])
+                yield from self._fill(follow)
                 with connect(ws_url(self.server, self.id, follow.last_epoch),
                              additional_headers=headers(self.client.token), compression=None,
                              max_size=MAX_FRAME, open_timeout=self.client.timeout) as ws:
@@ -202,6 +213,7 @@ class Run(RunBase):
                             return
                         failures = 0
                         yield from follow.feed(message)
+                        yield from self._fill(follow)
                         if follow.ended:
                             return
             except ConnectionClosed as e:
@@ -213,7 +225,7 @@ class Run(RunBase):
                 if e.response.status_code < 500:
                     raise StreamError(None, f"the server refused the stream: HTTP {e.response.status_code}") from e
                 error = str(e)
-            except (OSError, TimeoutError, InvalidHandshake) as e:
+            except (OSError, TimeoutError, InvalidHandshake, ConnectError) as e:
                 error = str(e) or type(e).__name__
             failures += 1
             if failures > retries:

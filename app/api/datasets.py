@@ -13,6 +13,8 @@ from ..services.reader import data_out
 from .deps import DataDep, Read, SettingsDep, Write
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
+PREVIEW_ROWS = 5000  # rows in a preview, at most …
+PREVIEW_VALUES = 200_000  # … and values (rows × columns): ~4 MB of JSON
 
 
 @router.get("", response_model=DatasetList, dependencies=Read, responses=errors(401))
@@ -21,11 +23,12 @@ def list_datasets(data: DataDep) -> dict[str, Any]:
 
 
 @router.get("/{name}", response_model=DataOut, dependencies=Read, responses=errors(401, 404, 422),
-            summary="Points of a dataset, for a preview")
+            summary="Points of a dataset, for a preview: at most n_samples rows (default and at most "
+                    f"{PREVIEW_ROWS}) and at most {PREVIEW_VALUES:,} values")
 def preview(name: str, data: DataDep,
             noise: Annotated[float, Query(ge=0, le=0.5, allow_inf_nan=False)] = 0.0,
             train_fraction: Annotated[float, Query(ge=0.1, le=0.9, allow_inf_nan=False)] = 0.5,
-            n_samples: Annotated[int | None, Query(ge=10, le=5000)] = None,
+            n_samples: Annotated[int | None, Query(ge=10, le=PREVIEW_ROWS)] = None,
             seed: Annotated[int, Query(ge=0, le=2**32 - 1)] = 0) -> dict[str, Any]:
     try:
         cfg = RunConfig(dataset=name, noise=noise, train_fraction=train_fraction, n_samples=n_samples, seed=seed)
@@ -37,7 +40,9 @@ def preview(name: str, data: DataDep,
         if e.field == "dataset":
             raise HTTPException(404, str(e)) from e
         raise
-    return data_out(ds)
+    # an uploaded CSV is as it was uploaded (up to BPV_MAX_UPLOAD_ROWS): its preview shows its first rows
+    columns = max(1, ds.raw.input_dim)
+    return data_out(ds, min(n_samples or PREVIEW_ROWS, PREVIEW_VALUES // columns))
 
 
 @router.post("", status_code=201, response_model=DatasetInfoOut, dependencies=Write,

@@ -1,5 +1,6 @@
 """Typed dependencies: the services on ``app.state`` (for HTTP routes and the WebSocket alike) and who may
-call what (``app/security.py``'s ``Policy``: the token, the session cookie)."""
+call what (``app/security.py``'s ``Policy``: the token, the session cookie). All ``async def``: FastAPI runs a
+plain ``def`` dependency in its thread pool, a thread hop per request for a dictionary look-up."""
 
 from __future__ import annotations
 
@@ -19,47 +20,51 @@ LOGIN_HINT = ("open the login URL the server printed at start (/?token=…), or 
               "(the server's BPV_API_TOKEN)")
 
 
-def get_settings(request: HTTPConnection) -> Settings:
+async def get_settings(request: HTTPConnection) -> Settings:
     s: Settings = request.app.state.settings
     return s
 
 
-def get_policy(request: HTTPConnection) -> Policy:
+def policy_of(request: HTTPConnection) -> Policy:
     p: Policy = request.app.state.policy
     return p
 
 
-def get_runs(request: HTTPConnection) -> RunManager:
+async def get_policy(request: HTTPConnection) -> Policy:
+    return policy_of(request)
+
+
+async def get_runs(request: HTTPConnection) -> RunManager:
     m: RunManager = request.app.state.runs
     return m
 
 
-def get_storage(request: HTTPConnection) -> Storage:
+async def get_storage(request: HTTPConnection) -> Storage:
     s: Storage = request.app.state.storage
     return s
 
 
-def get_data(request: HTTPConnection) -> DataService:
+async def get_data(request: HTTPConnection) -> DataService:
     d: DataService = request.app.state.data
     return d
 
 
-def get_reader(request: HTTPConnection) -> RunReader:
+async def get_reader(request: HTTPConnection) -> RunReader:
     r: RunReader = request.app.state.reader
     return r
 
 
-def require_login(request: Request) -> None:
+async def require_login(request: Request) -> None:
     """State-changing calls: the token or the session cookie, when the server has a token. (The CSRF header
     that a cookie needs beside it is checked earlier, by ``security.Guard``.)"""
-    policy = get_policy(request)
+    policy = policy_of(request)
     if policy.login_required and not policy.authenticated(request):
         raise HTTPException(401, f"this server needs a token: {LOGIN_HINT}", headers={"WWW-Authenticate": "Bearer"})
 
 
-def require_read_login(request: Request) -> None:
+async def require_read_login(request: Request) -> None:
     """Reads: the same, when reads need it (by default when the server listens beyond loopback)."""
-    policy = get_policy(request)
+    policy = policy_of(request)
     if policy.reads_need_login and not policy.authenticated(request):
         raise HTTPException(401, f"this server needs a token for reads too: {LOGIN_HINT}",
                             headers={"WWW-Authenticate": "Bearer"})

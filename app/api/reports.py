@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from ..schemas import errors
-from ..services.report import build_report
+from ..services.report import MAX_POINTS, build_report
 from .deps import Read, ReaderDep
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/runs", tags=["runs"])
             responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}, **errors(401, 404, 422)},
             summary="The run's report: Plotly figures, config and equations in one self-contained HTML file")
 async def get_report(run_id: str, reader: ReaderDep, download: bool = False) -> HTMLResponse:
-    out, meta, points = await reader.out(run_id), await reader.meta(run_id), await reader.history(run_id)
+    out, meta, points = await reader.out(run_id), await reader.meta(run_id), await reader.thinned(run_id, MAX_POINTS)
     frame, dataset = await reader.latest_frame(run_id), await reader.dataset(run_id)
     report = await asyncio.to_thread(build_report, out, meta, points, frame, dataset)
     headers = {"Content-Security-Policy": report.csp}

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Response
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import StreamingResponse
 
 from ..schemas import (
     DataOut,
@@ -26,13 +26,14 @@ from ..schemas import (
     StoredEpochs,
     errors,
 )
-from ..services.reader import data_out, history_csv, inputs_out, nearest, points_text, snapshot_json
+from ..services.reader import csv_header, csv_points, inputs_out, nearest, snapshot_json
 from ..worker import frames
 from .deps import Read, ReaderDep, RunsDep, Write
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 RUN_ID = r"^[a-f0-9]{12}$"
 RunId = Annotated[str, Query(pattern=RUN_ID)]
+MAX_PAGE = 10_000  # history points in one page
 
 
 @router.post("", status_code=201, response_model=RunOut, dependencies=Write,
@@ -120,16 +121,39 @@ async def patch_run(run_id: str, body: RunPatch, runs: RunsDep, reader: ReaderDe
 
 
 @router.get("/{run_id}/history", response_model=History, dependencies=Read,
-            responses={200: {"content": {"text/csv": {}}}, **errors(401, 404, 422)})
+            responses={200: {"content": {"text/csv": {}}}, **errors(401, 404, 422)},
+            summary="Every epoch's point, streamed; or a page of them (since, limit)")
 async def get_history(run_id: str, reader: ReaderDep,
-                      format: Annotated[str, Query(pattern="^(json|csv)$")] = "json") -> Any:
-    points = await reader.points(run_id)
+                      format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+                      since: Annotated[int, Query(ge=-1, le=2**62, description="only epochs after this one")] = -1,
+                      limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE, description="at most this many points; "
+                                                         "the answer's `next` is the `since` of the next page")] = None
+                      ) -> Any:
+    count = await reader.count(run_id)
+    start = since + 1
+    end = count if limit is None else min(count, start + limit)
+    pages = reader.pages(run_id, start, end)
     if format == "csv":
         n_layers = len((await reader.meta(run_id))["layer_sizes"]) - 1
-        text = await asyncio.to_thread(history_csv, [json.loads(p) for p in points], n_layers)
-        return PlainTextResponse(text, media_type="text/csv",
+
+        async def csv_text() -> AsyncIterator[str]:
+            yield csv_header(n_layers)
+            async for page in pages:
+                yield await asyncio.to_thread(csv_points, page)
+
+        return StreamingResponse(csv_text(), media_type="text/csv",
                                  headers={"Content-Disposition": f'attachment; filename="run-{run_id}.csv"'})
-    return Response(points_text(points), media_type="application/json")
+
+    async def json_text() -> AsyncIterator[str]:
+        yield '{"points":['
+        first = True
+        async for page in pages:
+            yield ("" if first else ",") + ",".join(page)
+            first = False
+        more = limit is not None and end < count
+        yield f'],"next":{end - 1 if more else "null"}}}'
+
+    return StreamingResponse(json_text(), media_type="application/json")
 
 
 @router.get("/{run_id}/snapshots", response_model=StoredEpochs, dependencies=Read, responses=errors(401, 404))
@@ -176,5 +200,4 @@ async def export_run(run_id: str, reader: ReaderDep) -> Any:
 async def get_data(run_id: str, reader: ReaderDep) -> Any:
     if (await reader.meta(run_id)).get("kind") == "external":
         raise HTTPException(404, f"run {run_id} is external: its data stays with the program that trains it")
-    ds = await reader.dataset(run_id)
-    return await asyncio.to_thread(data_out, ds)
+    return Response(await reader.data_json(run_id), media_type="application/json")

@@ -140,6 +140,13 @@ class PgStorage(Storage):
             conn = self._local.conn = self._connect()
         yield conn
 
+    def points_at(self, run_id: str, epochs: list[int]) -> list[str]:
+        """As SQLite's, with an array parameter for the epochs (PostgreSQL has no json_each of a text)."""
+        with self._reader() as c:
+            rows = c.execute("SELECT point FROM epochs WHERE run_id=? AND epoch = ANY(?) ORDER BY epoch",
+                             (run_id, list(epochs))).fetchall()
+        return [str(r[0]) for r in rows]
+
     def close(self) -> None:
         with contextlib.suppress(psycopg.Error):
             self._conn.close()

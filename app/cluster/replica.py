@@ -77,7 +77,7 @@ class View(Run):
 
     def on_points(self, points: list[str], ended_at: list[float], steps_left: int) -> None:
         """Each epoch once: a worker that carried the run on from a checkpoint sends the epochs after it again."""
-        last = len(self.points) - 1
+        last = len(self.history) - 1
         fresh = [(p, t) for p, t in zip(points, ended_at, strict=False) if json.loads(p)["epoch"] > last]
         if fresh:
             super().on_points([p for p, _ in fresh], [t for _, t in fresh], steps_left)
@@ -411,8 +411,8 @@ class ClusterRuns(RunManager):
         if not reg or not reg.get("meta") or reg.get("state") not in ("queued", "running", "paused"):
             return None
         view = View(run_id, reg, RemoteLink(self, run_id))
-        view.points = await asyncio.to_thread(self.storage.history_json, run_id)
-        view.ended_at = [0.0] * len(view.points)
+        stored = await asyncio.to_thread(self.storage.count, run_id)
+        view.history.base = view.history.stored = stored  # those are read from the store (history.py)
         frame = await self._do(self.r.get(bus.frame_key(run_id)))
         if frame:
             header = frames.header_only(frame)
@@ -431,7 +431,7 @@ class ClusterRuns(RunManager):
         if kind == "points":
             texts = fields[b"body"].decode().split("\n")
             first = json.loads(texts[0])["epoch"]
-            if first > len(view.points):  # epochs whose events never reached the bus (it was down): the store has them
+            if first > len(view.history):  # epochs whose events never reached the bus (it was down): the store has them
                 await self._catch_up(view, first)
             view.on_points(texts, json.loads(fields[b"ended_at"]), int(bus.text(fields, "steps", "0") or 0))
         elif kind == "frame":
@@ -446,12 +446,13 @@ class ClusterRuns(RunManager):
         """Take epochs len(points) … upto − 1 from the store (its writer may lag a moment behind)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            stored = await asyncio.to_thread(self.storage.history_json, view.id)
-            if len(stored) >= upto:
-                view.on_points(stored[len(view.points):upto], [time.time()] * (upto - len(view.points)), 0)
+            have = len(view.history)
+            stored = await asyncio.to_thread(self.storage.points, view.id, have, upto)
+            if len(stored) >= upto - have:
+                view.on_points(stored, [time.time()] * len(stored), 0)
                 return
             await asyncio.sleep(0.25)
-        log.error("run %s: epochs %d … %d are neither on the bus nor in the store", view.id, len(view.points), upto)
+        log.error("run %s: epochs %d … %d are neither on the bus nor in the store", view.id, len(view.history), upto)
 
     async def _collect_views(self) -> None:
         """Forget views nobody has watched or used for VIEW_IDLE seconds."""

@@ -30,7 +30,9 @@ class DataService:
     def __init__(self, settings: Settings, storage: Storage) -> None:
         self.settings = settings
         self.storage = storage
-        self._cache: OrderedDict[tuple[Any, ...], Dataset] = OrderedDict()
+        self._cache: OrderedDict[tuple[Any, ...], tuple[Dataset, int]] = OrderedDict()  # (dataset, bytes)
+        self._cached_bytes = 0
+        self._loading: dict[tuple[Any, ...], threading.Lock] = {}
         self._lock = threading.Lock()
 
     def infos(self) -> list[dict[str, Any]]:
@@ -42,23 +44,43 @@ class DataService:
 
     def load(self, cfg: RunConfig) -> Dataset:
         """The dataset a run config names, deterministic from its seed, prepared as the config says
-        (features, standardisation; ``Dataset.raw`` keeps the data itself). Cached: a few recent ones."""
+        (features, standardisation; ``Dataset.raw`` keeps the data itself). Cached: the recent ones, up to
+        ``dataset_cache_mb`` between them; a dataset asked for again while it loads is loaded once (six
+        previews of one big upload at once parse it once)."""
         key = (cfg.dataset, cfg.n_samples, cfg.noise, cfg.train_fraction, cfg.seed, tuple(cfg.features),
                cfg.standardize)
         with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:
+            with self._lock:
+                if key in self._cache:
+                    self._cache.move_to_end(key)
+                    return self._cache[key][0]
+            try:
+                ds = self._prepare(cfg)
+                self._keep(key, ds)
+            finally:
+                with self._lock:
+                    self._loading.pop(key, None)
+        return ds
+
+    def _prepare(self, cfg: RunConfig) -> Dataset:
         raw = self._load(cfg)
         try:
-            ds = prepare(raw, cfg.features, standardize=cfg.standardize)
+            return prepare(raw, cfg.features, standardize=cfg.standardize)
         except ValueError as e:  # features on data that is not 2-D, values too large to standardise
             raise DataError(str(e), 422, "features") from e
+
+    def _keep(self, key: tuple[Any, ...], ds: Dataset) -> None:
+        size, cap = nbytes(ds), int(self.settings.dataset_cache_mb * 2**20)
+        if size > cap:
+            return
         with self._lock:
-            self._cache[key] = ds
-            while len(self._cache) > 8:
-                self._cache.popitem(last=False)
-        return ds
+            self._cache[key] = (ds, size)
+            self._cached_bytes += size
+            while self._cached_bytes > cap:
+                _, (_, old) = self._cache.popitem(last=False)
+                self._cached_bytes -= old
 
     def _load(self, cfg: RunConfig) -> Dataset:
         if cfg.dataset.startswith("csv:"):
@@ -110,6 +132,17 @@ class DataService:
             self.storage.drop_upload(filename)  # no file without its row
             raise
         return _upload_info({"name": name, "info": info})
+
+
+def nbytes(ds: Dataset) -> int:
+    """The bytes of a dataset's arrays, its raw source's included."""
+    total, seen = 0, set()
+    for d in (ds, ds.source):
+        for a in (d.X_train, d.y_train, d.X_test, d.y_test) if d is not None else ():
+            if id(a) not in seen:
+                seen.add(id(a))
+                total += a.nbytes
+    return total
 
 
 def _upload_info(row: dict[str, Any]) -> dict[str, Any]:

@@ -69,7 +69,7 @@ def ingest(run: Run, epoch: EpochIn) -> None:
     """One epoch into an external run: its point and its frame, as a worker would have sent them."""
     sizes: list[int] = run.meta["layer_sizes"]
     L = len(sizes) - 1
-    expected = len(run.points)
+    expected = len(run.history)
     if epoch.epoch != expected:
         raise RunError(f"epoch: {epoch.epoch} came when epoch {expected} was expected (epochs go 0, 1, 2 … in "
                        "order, each once)", status=409, field="epoch")

@@ -81,8 +81,9 @@ class WorkerLink:
 
 class WorkerPool:
     def __init__(self, size: int, on_event: Callable[[WorkerLink, Message], None],
-                 on_lost: Callable[[WorkerLink, str], None]) -> None:
+                 on_lost: Callable[[WorkerLink, str], None], nice: int = 0) -> None:
         self.size = max(1, size)
+        self.nice = nice  # the workers' niceness above the web process's
         self.on_event, self.on_lost = on_event, on_lost
         self.links: list[WorkerLink] = []
         self._lock = asyncio.Lock()
@@ -115,6 +116,8 @@ class WorkerPool:
                 pass_fds=[child.fileno()], env=env, stdin=subprocess.DEVNULL)
         finally:
             child.close()
+        with contextlib.suppress(OSError):  # the web process (the stream, REST) comes first on a busy machine
+            os.setpriority(os.PRIO_PROCESS, proc.pid, os.getpriority(os.PRIO_PROCESS, 0) + self.nice)
         reader, writer = await asyncio.open_connection(sock=parent, limit=2**20)
         try:
             async with asyncio.timeout(START_TIMEOUT):

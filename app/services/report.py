@@ -31,6 +31,7 @@ from backprop_core.datasets import Dataset
 
 from ..paths import PLOTLY_JS
 from ..worker import frames
+from .history import Thinner
 
 MAX_POINTS = 2000  # epochs per curve at most
 MAX_SIDE = 256  # rows / columns of a heatmap at most
@@ -76,19 +77,12 @@ def build_report(out: dict[str, Any], meta: dict[str, Any], points: list[dict[st
 
 def thin(points: list[dict[str, Any]], limit: int = MAX_POINTS) -> list[dict[str, Any]]:
     """At most ``limit`` points: the first, the last, and per bucket the lowest and highest training cost."""
-    n = len(points)
-    if n <= limit:
+    if len(points) <= limit:
         return points
-    cost = np.array([np.nan if p["train_cost"] is None else p["train_cost"] for p in points], dtype=np.float64)
-    keep = {0, n - 1}
-    for chunk in np.array_split(np.arange(n), max(1, (limit - 2) // 2)):
-        values = cost[chunk]
-        if np.isnan(values).all():
-            keep.add(int(chunk[0]))
-            continue
-        keep.add(int(chunk[np.nanargmin(values)]))
-        keep.add(int(chunk[np.nanargmax(values)]))
-    return [points[i] for i in sorted(keep)]
+    thinner = Thinner(len(points), limit)
+    for p in points:
+        thinner.add(p)
+    return thinner.result()
 
 
 def _column(rows: list[dict[str, Any]], key: str, index: int | None = None) -> np.ndarray:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from ..schemas import RunConfig
 from ..worker.wire import Message
+from .history import Tail
 from .lifecycle import IllegalTransition, RunState, check_action, check_transition
 from .pool import WorkerGone
 from .storage import Pending
@@ -42,7 +43,7 @@ class Port(Protocol):
 class Watcher(Protocol):
     """A stream client following a run (``stream.py``)."""
 
-    def wake(self) -> None: ...
+    def wake(self, frame: bool = False) -> None: ...
 
     def push_state(self, message: dict[str, Any]) -> None: ...
 
@@ -59,14 +60,14 @@ class Run:
     def __init__(self, run_id: str, name: str, config: RunConfig, n_train: int) -> None:
         self.id, self.name, self.config, self.n_train = run_id, name, config, n_train
         self.meta: dict[str, Any] = {}
+        self.memory = 0  # bytes it is expected to hold at its peak (worker/build.py's memory_estimate)
         self.link: Port | None = None
         self.state = RunState.PAUSED
         self.reason = ""
         self.created_at = self.updated_at = now()
         # history: each epoch's point as JSON text (serialised once by the worker), epochs 0, 1, 2 … in order;
-        # ended_at[k]: the Unix time the epoch of points[k] ended (metrics' ``ended_at``)
-        self.points: list[str] = []
-        self.ended_at: list[float] = []
+        # the newest in memory, the rest in storage (history.py)
+        self.history = Tail()
         self.metrics_cache: tuple[int, int, str] = (-1, -1, "")  # the newest metrics message (stream.py)
         # the newest snapshot frame, shared by every watcher
         self.frame = b""
@@ -89,7 +90,12 @@ class Run:
     # -- what readers see ---------------------------------------------------------------------------------
     @property
     def epoch(self) -> int:
-        return max(0, len(self.points) - 1)
+        return max(0, len(self.history) - 1)
+
+    @property
+    def nbytes(self) -> int:
+        """What this run holds in memory: its history tail and its newest frame."""
+        return self.history.nbytes + len(self.frame) + sum(len(f) for _, f in self._store_frames)
 
     @property
     def hosted(self) -> bool:
@@ -206,11 +212,10 @@ class Run:
 
     # -- events from the worker ---------------------------------------------------------------------------
     def on_points(self, points: list[str], ended_at: list[float], steps_left: int) -> None:
-        self.points.extend(points)
-        self.ended_at.extend(ended_at)
+        self.history.extend(points, ended_at)
         self.steps_left = steps_left
         self.touch()
-        self._wake()
+        self._wake(False)
 
     def on_frame(self, epoch: int, batch: int, frame: bytes) -> None:
         self.frame, self.frame_at, self.frame_time = frame, (epoch, batch), time.monotonic()
@@ -220,7 +225,7 @@ class Run:
             self._store_frames.append((epoch, frame))
         self._latest_changed = True
         self.touch()
-        self._wake()
+        self._wake(True)
 
     def unsaved_frame(self, epoch: int) -> bytes | None:
         """The frame of ``epoch`` if it waits for the storage writer (read your writes: it is stored soon)."""
@@ -234,9 +239,9 @@ class Run:
         self._checkpoint = (epoch, state)
         self.dirty = True
 
-    def _wake(self) -> None:
+    def _wake(self, frame: bool) -> None:
         for w in list(self.watchers):
-            w.wake()
+            w.wake(frame)
 
     # -- storage hand-off ---------------------------------------------------------------------------------
     def drain(self) -> Pending | None:
@@ -253,16 +258,17 @@ class Run:
         row = {"state": self.state.value, "reason": self.reason, "epoch": self.epoch,
                "updated_at": self.updated_at, "name": self.name, "config": self.config.model_dump_json()}
         saved, self._checkpoint = self._checkpoint, None
-        return Pending(self.id, row, points, frames, latest, saved)
+        return Pending(self.id, row, points, frames, latest, saved, count=self._stored_points)
 
     def adopt_stored(self, n_points: int, stride: int) -> None:
         """A run brought back from storage: its first ``n_points`` points are stored already."""
         self._stored_points, self.stride, self.stride_planned, self.stored = n_points, stride, True, True
+        self.history.stored = max(self.history.stored, n_points)
 
     def _new_points(self) -> list[str]:
         start = self._stored_points
-        self._stored_points = len(self.points)
-        return self.points[start:]
+        self._stored_points = len(self.history)
+        return self.history.since(start)
 
     @property
     def settled(self) -> bool:

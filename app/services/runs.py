@@ -23,10 +23,11 @@ from backprop_core.datasets import Dataset
 
 from ..config import Settings
 from ..schemas import EpochIn, ExternalRunCreate, RunConfig, RunCreate, RunPatch
-from ..worker.build import layer_sizes
+from ..worker.build import layer_sizes, memory_estimate
 from ..worker.wire import Message
 from . import external
 from .data import DataError, DataService
+from .fanout import Fanout
 from .lifecycle import VERBS, IllegalTransition, RunState, check_action
 from .persist import Persister
 from .pool import WorkerGone, WorkerLink, WorkerPool
@@ -34,7 +35,8 @@ from .run import Run, RunError
 from .storage import Pending, Storage, StorageError
 
 log = logging.getLogger("backprop_viz.runs")
-KEEP_FINISHED = 16  # finished runs kept in memory (older ones are served from SQLite)
+KEEP_FINISHED = 16  # finished runs kept in memory (older ones are served from SQLite) …
+KEEP_FINISHED_BYTES = 32 * 2**20  # … holding at most this much (a digits [1024, 1024] frame is ~8 MB)
 LimitExceeded = RunError  # the name the API's error handler and older callers use
 
 
@@ -68,7 +70,8 @@ class RunManager:
         self.runs: OrderedDict[str, Run] = OrderedDict()
         self._queue: deque[Run] = deque()
         self._running: set[Run] = set()
-        self.pool = WorkerPool(settings.workers, self._event, self._lost)
+        self.pool = WorkerPool(settings.workers, self._event, self._lost, settings.worker_nice)
+        self.fanout = Fanout(settings)  # the stream clients' shared budget (stream.py)
         self.persister = Persister(storage, self.pending, self._written, settings.commit_interval,
                                    max_held=int(settings.max_unsaved_mb * 2**20), overflow=self._storage_full)
 
@@ -129,10 +132,17 @@ class RunManager:
         cfg = self.check_config(body)
         dataset = await asyncio.to_thread(self.data.load, cfg)
         cfg = self.check_data(cfg, dataset)
-        live = sum(1 for r in self.runs.values() if not r.state.terminal)
-        if live >= s.max_running + s.max_queued:
-            raise RunError(f"too many live runs ({live}): stop or delete one, or wait for one to finish", status=429)
+        live = [r for r in self.runs.values() if not r.state.terminal]
+        if len(live) >= s.max_running + s.max_queued:
+            raise RunError(f"too many live runs ({len(live)}): stop or delete one, or wait for one to finish",
+                           status=429)
+        need, held = memory_estimate(cfg.model_dump(), dataset), sum(r.memory for r in live)
+        if held + need > s.runs_memory_mb * 2**20:
+            raise RunError(f"the server's memory for runs is taken: the live runs need about {held / 2**20:,.0f} MB "
+                           f"and this one {need / 2**20:,.0f} MB, of {s.runs_memory_mb:,.0f} MB (BPV_RUNS_MEMORY_MB); "
+                           "stop or delete a run, or wait for one to finish", status=429)
         run = Run(secrets.token_hex(6), body.name, cfg, dataset.n_train)
+        run.memory = need
         body_bytes = await asyncio.to_thread(pickle.dumps, {"dataset": dataset}, pickle.HIGHEST_PROTOCOL)
         self.runs[run.id] = run  # before the worker speaks: its first events are for this run
         try:
@@ -344,9 +354,10 @@ class RunManager:
         run = Run(run_id, row["name"], cfg, dataset.n_train)
         run.meta, run.created_at = json.loads(row["meta"]), row["created_at"]
         run.state, run.reason = state, row["reason"]
-        run.points = await asyncio.to_thread(self.storage.history_json, run_id)
-        run.ended_at = [0.0] * len(run.points)
-        run.adopt_stored(len(run.points), self.storage.stride(run_id))
+        stored = await asyncio.to_thread(self.storage.count, run_id)
+        run.history.base = stored  # epochs [0, stored) are read from storage (history.py)
+        run.adopt_stored(stored, self.storage.stride(run_id))
+        run.memory = memory_estimate(cfg.model_dump(), dataset)
         body = await asyncio.to_thread(pickle.dumps, {"dataset": dataset, "checkpoint": saved}, pickle.HIGHEST_PROTOCOL)
         if old is not None:
             old.mirror(state, row["reason"])
@@ -376,10 +387,13 @@ class RunManager:
         await asyncio.to_thread(self.storage.delete_run, run_id)
 
     def _evict(self) -> None:
-        """Keep only the newest finished runs in memory (after their last write reached SQLite)."""
-        settled = [r for r in self.runs.values() if r.settled]
-        for r in settled[:-KEEP_FINISHED]:
-            self.runs.pop(r.id, None)
+        """Keep only the newest finished runs in memory (after their last write reached SQLite): at most
+        KEEP_FINISHED, holding at most KEEP_FINISHED_BYTES of frames and history between them."""
+        held = 0
+        for rank, r in enumerate(reversed([r for r in self.runs.values() if r.settled])):
+            held += r.nbytes
+            if held > KEEP_FINISHED_BYTES or rank >= KEEP_FINISHED:
+                self.runs.pop(r.id, None)
 
     # -- worker events --------------------------------------------------------------------------------------
     def _event(self, link: WorkerLink, msg: Message) -> None:
@@ -440,6 +454,7 @@ class RunManager:
         for p in batch:
             run = self.runs.get(p.run_id)
             if run is not None:
+                run.history.committed(p.count)
                 run.set_stride(self.storage.stride(run.id))
         self._evict()
 
@@ -450,6 +465,7 @@ class RunManager:
                 self._end(run, RunState.INTERRUPTED, "the server stopped while this run was live", tell_worker=False)
         await self.pool.close()
         await self.persister.close()
+        await self.fanout.close()
 
     def active(self) -> int:
         return len(self._running)

@@ -99,6 +99,7 @@ class Pending:
     frames: list[tuple[int, bytes]] = field(default_factory=list)  # (epoch, frame) on the run's stride
     latest: tuple[int, bytes] | None = None  # (epoch, frame): the run's newest frame
     checkpoint: tuple[int, bytes] | None = None  # (epoch, trainer state): where training can carry on
+    count: int = 0  # once written, storage holds epochs [0, count) of the run's history
 
 
 class Storage:
@@ -299,11 +300,25 @@ class Storage:
             total = c.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
         return [dict(r) for r in rows], int(total)
 
-    def history_json(self, run_id: str) -> list[str]:
-        """A run's EpochPoints as the JSON texts they were stored as, in epoch order."""
+    def points(self, run_id: str, start: int, end: int) -> list[str]:
+        """The EpochPoint JSON texts of epochs [start, end), as stored, in epoch order."""
         with self._reader() as c:
-            rows = c.execute("SELECT point FROM epochs WHERE run_id=? ORDER BY epoch", (run_id,)).fetchall()
+            rows = c.execute("SELECT point FROM epochs WHERE run_id=? AND epoch >= ? AND epoch < ? ORDER BY epoch",
+                             (run_id, start, end)).fetchall()
         return [str(r[0]) for r in rows]
+
+    def points_at(self, run_id: str, epochs: list[int]) -> list[str]:
+        """The EpochPoint JSON texts of these epochs (those stored), in epoch order."""
+        with self._reader() as c:
+            rows = c.execute("SELECT point FROM epochs WHERE run_id=? AND epoch IN (SELECT value FROM json_each(?))"
+                             " ORDER BY epoch", (run_id, json.dumps(epochs))).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def count(self, run_id: str) -> int:
+        """How many epochs of the run's history are stored (epochs 0 … count − 1: they are written in order)."""
+        with self._reader() as c:
+            row = c.execute("SELECT MAX(epoch) FROM epochs WHERE run_id=?", (run_id,)).fetchone()
+        return 0 if row is None or row[0] is None else int(row[0]) + 1
 
     def stored_epochs(self, run_id: str) -> tuple[list[int], int | None]:
         with self._reader() as c:

@@ -25,14 +25,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..config import Settings
 from ..schemas import RunPatch, StepRequest
+from .fanout import Fanout, Flow, transport_of
 from .lifecycle import IllegalTransition
-from .reader import RunReader, hello_message
+from .reader import RunReader
 from .run import Run, RunError
 from .runs import NotFound, RunManager
 
 log = logging.getLogger("backprop_viz.ws")
 FLOOD_LIMIT = 100  # messages per second a client may send
 CLOSE_WAIT = 5.0  # seconds a close frame may wait for a slow client's buffer before we give up on it
+MAX_POINTS = 1000  # metrics points in one message, at most (a client that fell behind catches up in steps)
+FRAME_RETRY = 0.1  # seconds before a client whose snapshot had no room looks again
 CONTROL_ACTIONS = ("pause", "resume", "step", "stop", "set")
 
 
@@ -76,68 +79,119 @@ class StreamSession:
                  authorized: Any) -> None:
         self.ws, self.runs, self.reader, self.settings = ws, runs, reader, settings
         self.authorized = authorized  # (message token) → bool: may this message change the run?
+        self.fanout: Fanout = runs.fanout
+        self.flow = Flow(transport_of(ws))
         self.send_lock = asyncio.Lock()
         self.event = asyncio.Event()
         self.states: deque[dict[str, Any]] = deque(maxlen=64)
-        self.interval = 1.0 / settings.max_frame_rate
         self.since = -1
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
+        self._timer_at = 0.0
+        self._metrics_due = 0.0  # loop time from which this client may have its next metrics message …
+        self._frame_due = 0.0  # … and its next snapshot
+        self._body: asyncio.Task[None] | None = None
+        self._stalled = False
 
     # -- what the run calls (Watcher) ---------------------------------------------------------------------
-    def wake(self) -> None:
-        self.event.set()
+    def wake(self, frame: bool = False) -> None:
+        """New points (or a new frame): the sender looks now if this client is due, else when it is (what
+        arrives meanwhile goes out with it)."""
+        due = self._frame_due if frame else self._metrics_due
+        if asyncio.get_running_loop().time() >= due:
+            self.event.set()
+        else:
+            self._wake_at(due)
 
     def push_state(self, message: dict[str, Any]) -> None:
         self.states.append(message)
         self.event.set()
+
+    # -- what the fanout calls (Client) ---------------------------------------------------------------------
+    def stalled(self) -> None:
+        """The client has taken nothing for ``ws_send_timeout`` seconds: end the session (``serve`` closes)."""
+        self._stalled = True
+        if self._body is not None:
+            self._body.cancel()
 
     # -- sending --------------------------------------------------------------------------------------------
     async def text(self, msg: dict[str, Any]) -> None:
         await self.raw(json.dumps(msg, separators=(",", ":"), allow_nan=False))
 
     async def raw(self, data: str) -> None:
-        """One text frame; a send waits only while the client's buffer is full, and at most
-        ``ws_send_timeout`` seconds (TimeoutError: the client does not read)."""
-        async with self.send_lock, asyncio.timeout(self.settings.ws_send_timeout):
+        """One text frame; a send waits only while the client's buffer is over its high-water mark. A client
+        that takes nothing is found by the fanout's watchdog; without a transport to watch, a send waits at
+        most ``ws_send_timeout`` seconds (TimeoutError)."""
+        async with self.send_lock, self._bounded():
             await self.ws.send_text(data)
+        self.fanout.sent(self, len(data))
 
     async def binary(self, data: bytes) -> None:
-        async with self.send_lock, asyncio.timeout(self.settings.ws_send_timeout):
+        """A snapshot (reserved with the fanout first)."""
+        async with self.send_lock, self._bounded():
             await self.ws.send_bytes(data)
+        self.fanout.sent(self, len(data))
+
+    def _bounded(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        if self.flow.transport is not None:
+            return contextlib.nullcontext()
+        return asyncio.timeout(self.settings.ws_send_timeout)
 
     # -- the session ----------------------------------------------------------------------------------------
     async def serve(self, run_id: str, since: int = -1) -> None:
         """Follow the run until either side leaves; close codes per docs/protocol.md. ``since``: the client
         has every epoch up to this one already (a reconnect): hello's history starts after it."""
         self.since = since
+        self.fanout.join(self)
+        self._body = asyncio.create_task(self._serve(run_id))
         try:
-            run = await self.runs.follow(run_id)
-            if run is None:
-                try:
-                    await self._hello_stored(run_id)
-                except NotFound:
-                    await self.ws.close(1008, f"no run {run_id[:40]!r}")
-                    return
-                await self._read(run_id)
-            else:
-                await self._follow(run)
-        except (WebSocketDisconnect, asyncio.CancelledError):
+            await self._body
+        except WebSocketDisconnect:
             pass
-        except TimeoutError:  # a send waited ws_send_timeout: the client does not read
-            addr = ":".join(str(p) for p in self.ws.client or ("?", "?"))
-            log.warning("WebSocket client %s took no message for %g s: closing it (1008)", addr,
-                        self.settings.ws_send_timeout)
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(CLOSE_WAIT):  # the close frame queues behind what it did not read
-                    await self.ws.close(1008, "client too slow: it took no message for "
-                                              f"{self.settings.ws_send_timeout:g} s")
+        except asyncio.CancelledError:
+            if not self._stalled:
+                raise
+            await self._cut_off()
+        except TimeoutError:  # a send waited ws_send_timeout (no transport to watch): the client does not read
+            await self._cut_off()
         finally:
+            self.fanout.leave(self)
             if self._timer is not None:
                 self._timer.cancel()
 
+    async def _serve(self, run_id: str) -> None:
+        run = await self.runs.follow(run_id)
+        try:
+            if run is not None:
+                await self._follow(run)
+                return
+            await self._hello_stored(run_id)
+        except NotFound:  # (or deleted while its hello was read)
+            await self.ws.close(1008, f"no run {run_id[:40]!r}")
+            return
+        await self._read(run_id)
+
+    async def _cut_off(self) -> None:
+        """Close a client that stopped reading with 1008 and a reason. The close frame waits behind what the
+        client has not read: if it cannot be sent, or is not taken, within CLOSE_WAIT seconds, the connection
+        is aborted, and what its buffer held is freed."""
+        addr = ":".join(str(p) for p in self.ws.client or ("?", "?"))
+        log.warning("WebSocket client %s took no message for %g s: closing it (1008)", addr,
+                    self.settings.ws_send_timeout)
+        transport = self.flow.transport
+        try:
+            async with asyncio.timeout(CLOSE_WAIT):
+                await self.ws.close(1008, "client too slow: it took no message for "
+                                          f"{self.settings.ws_send_timeout:g} s")
+        except Exception:  # noqa: BLE001 - could not even queue the close: nothing more to tell it
+            if transport is not None:
+                transport.abort()
+            return
+        if transport is not None:
+            asyncio.get_running_loop().call_later(CLOSE_WAIT, _abort_if_held, transport)
+
     async def _hello_stored(self, run_id: str) -> None:
         out = await self.reader.out(run_id)
-        await self.raw(await self.reader.hello_text(run_id, self.since))
+        await self.raw(await self.reader.hello_text(run_id, since=self.since))
         frame = await self.reader.latest_frame(run_id)
         if frame:
             await self.binary(frame)
@@ -146,12 +200,9 @@ class StreamSession:
     async def _follow(self, run: Run) -> None:
         run.watchers.add(self)
         try:
-            sent = len(run.points)
-            await self.raw(hello_message(self.reader.live_out(run), run.meta, run.points[self.since + 1:sent]))
-            frame_seq, last_frame = run.frame_seq, time.monotonic()
-            if run.frame:  # the newest there is, at once; the send loop asks for a fresher one if it is behind
-                await self.binary(run.frame)
-            sender = asyncio.create_task(self._send_loop(run, sent, frame_seq, last_frame))
+            sent = len(run.history)
+            await self.raw(await self.reader.hello_text(run.id, sent, self.since, run))
+            sender = asyncio.create_task(self._send_loop(run, sent))
             reader = asyncio.create_task(self._read(run.id))
             try:  # whichever ends first ends the connection: a sender that timed out must not wait for the reader
                 done, _ = await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -170,39 +221,78 @@ class StreamSession:
             if exc is not None and (task is reader or isinstance(exc, TimeoutError)):
                 raise exc
 
-    async def _send_loop(self, run: Run, sent: int, frame_seq: int, last_frame: float) -> None:
+    async def _send_loop(self, run: Run, sent: int) -> None:
+        """Metrics from the cursor ``sent`` (every epoch, in order), state changes, and the newest snapshot
+        when this client's interval is over and the fanout has room (the first one at once)."""
+        loop = asyncio.get_running_loop()
+        fanout = self.fanout
+        frame_seq = -1
+        if run.frame and self.fanout.reserve_frame(self, len(run.frame)):  # the newest there is, at once
+            frame_seq, frame = run.frame_seq, run.frame
+            self._frame_due = loop.time() + fanout.frame_interval(len(frame))
+            await self.binary(frame)
         self.event.set()  # look once at once: the run may have moved on since hello
         while True:
             await self.event.wait()
             self.event.clear()
-            end = len(run.points)
-            if end > sent:
-                text = _metrics_text(run, sent, end)
-                sent = end
-                await self.raw(text)
-            while self.states:
+            now = loop.time()
+            if len(run.history) > sent:
+                if now >= self._metrics_due:
+                    sent = await self._metrics(run, sent)
+                    self._metrics_due = now + fanout.metrics_interval()
+                    if len(run.history) > sent:  # more than one message's worth, or more came meanwhile
+                        self._wake_at(self._metrics_due)
+                else:
+                    self._wake_at(self._metrics_due)
+            # a change of state goes out after the points before it, with the newest snapshot
+            state_due = bool(self.states) and sent == len(run.history)
+            if run.frame_seq != frame_seq and run.frame:  # a newer snapshot: this client's turn yet?
+                size = len(run.frame)
+                if now < self._frame_due and not state_due:
+                    self._wake_at(self._frame_due)
+                elif not fanout.reserve_frame(self, size):
+                    self._wake_at(now + FRAME_RETRY)
+                else:
+                    if not state_due:
+                        await asyncio.sleep(0)  # let every client's metrics go out before any client's snapshot
+                    frame_seq, frame = run.frame_seq, run.frame
+                    fanout.reserved(self, len(frame))
+                    self._frame_due = loop.time() + fanout.frame_interval(size)
+                    await self.binary(frame)
+            while state_due and self.states:
                 await self.text(self.states.popleft())
-            now = time.monotonic()
-            if run.frame_seq != frame_seq:  # a newer snapshot: send it when this client's interval is over
-                due = last_frame + self.interval
-                if now < due:
-                    self._wake_at(due - now)
-                    continue
-                await asyncio.sleep(0)  # let every client's metrics go out before any client's snapshot
-                frame_seq, frame = run.frame_seq, run.frame
-                last_frame = time.monotonic()
-                await self.binary(frame)
-                now = last_frame
-            due = run.frame_time + self.interval  # this client has the newest: is a fresher one worth making?
-            if now >= due:
-                run.want_frame()
-            else:
-                self._wake_at(due - now)
+            if run.frame_seq == frame_seq:  # this client has the newest: is a fresher one worth making?
+                due = run.frame_time + fanout.frame_interval(len(run.frame))
+                if now >= due:
+                    run.want_frame()
+                else:
+                    self._wake_at(due)
 
-    def _wake_at(self, delay: float) -> None:
+    async def _metrics(self, run: Run, sent: int) -> int:
+        """Send the points from epoch ``sent`` on (at most MAX_POINTS); returns the new cursor. A client that
+        fell behind the run's in-memory tail gets the older points from storage."""
+        end = min(len(run.history), sent + MAX_POINTS)
+        if sent >= run.history.base:
+            await self.raw(_metrics_text(run, sent, end))
+            return end
+        points = await self.reader.read(run.id, sent, min(end, run.history.base))
+        if not points:  # the run was deleted meanwhile
+            return end
+        await self.raw(metrics_message(points, run.history.ended(sent + len(points) - 1)))
+        return sent + len(points)
+
+    def _wake_at(self, when: float) -> None:
+        """Wake the sender at loop time ``when`` (or earlier, if it is to wake earlier already)."""
         if self._timer is not None:
+            if self._timer_at <= when:
+                return
             self._timer.cancel()
-        self._timer = asyncio.get_running_loop().call_later(delay, self.event.set)
+        self._timer_at = when  # (uvloop's handle for a time already past has no when())
+        self._timer = asyncio.get_running_loop().call_at(when, self._ring)
+
+    def _ring(self) -> None:
+        self._timer = None
+        self.event.set()
 
     # -- the client's messages ------------------------------------------------------------------------------
     async def _read(self, run_id: str) -> None:
@@ -275,11 +365,23 @@ class StreamSession:
 
 
 def _metrics_text(run: Run, start: int, end: int) -> str:
-    """The metrics message for points [start, end), built once for all the clients at the same place."""
+    """The metrics message for points [start, end) in memory, built once for all the clients at the same place."""
     cached = run.metrics_cache
     if cached[0] == start and cached[1] == end:
         return cached[2]
-    text = ('{"type":"metrics","points":[' + ",".join(run.points[start:end]) + '],"ended_at":'
-            + json.dumps(run.ended_at[end - 1]) + "}")  # the points were serialised once, by the worker
+    text = metrics_message(run.history.slice(start, end), run.history.ended(end - 1))
     run.metrics_cache = (start, end, text)
     return text
+
+
+def metrics_message(points: list[str], ended_at: float | None) -> str:
+    """``metrics`` as JSON text, from points serialised once (by the worker). ``ended_at`` is left out when
+    unknown (points read back from storage for a client that fell far behind)."""
+    tail = "" if ended_at is None else ',"ended_at":' + json.dumps(ended_at)
+    return '{"type":"metrics","points":[' + ",".join(points) + "]" + tail + "}"
+
+
+def _abort_if_held(transport: asyncio.WriteTransport) -> None:
+    """Still holding unsent data CLOSE_WAIT seconds after the close frame: the client is not reading."""
+    if transport.get_write_buffer_size() > 0:
+        transport.abort()

@@ -17,6 +17,21 @@ def layer_sizes(cfg: dict[str, Any], dataset: Dataset) -> list[int]:
     return [dataset.input_dim, *cfg["hidden_layers"], output_layer_size(dataset, cfg["output_activation"])]
 
 
+RUN_OVERHEAD = 1 << 20  # bytes a small run holds besides its arrays: Python objects, its history tail, frames
+
+
+def memory_estimate(cfg: dict[str, Any], dataset: Dataset) -> int:
+    """Bytes a run holds at its peak, in its worker and in the web process: its data, its parameters with
+    their gradients, optimiser state and snapshot copies (× 6), z, a and δ of one pass over all its examples
+    (× 3), and a fixed part."""
+    sizes = layer_sizes(cfg, dataset)
+    item = int(np.dtype(cfg["dtype"]).itemsize)
+    params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+    examples = dataset.n_train + dataset.n_test
+    data = sum(int(a.nbytes) for a in (dataset.X_train, dataset.X_test, dataset.y_train, dataset.y_test))
+    return 2 * data + 6 * params * item + 3 * examples * sum(sizes[1:]) * item + RUN_OVERHEAD
+
+
 def build_trainer(cfg: dict[str, Any], dataset: Dataset) -> Trainer:
     """The run's Trainer at epoch 0 (ValueError for combinations the core refuses)."""
     net = MLP(layer_sizes(cfg, dataset), cfg["activation"], cfg["output_activation"], cfg["cost"],
