@@ -1,4 +1,4 @@
-"""A server a whole class can share (issue 10), embedded mode: one machine, no extra service. Against a REAL
+"""A server a whole class can share (issue 10): embedded (one machine, no extra service) and --distributed. A REAL
 uvicorn on loopback, as ``backprop-viz serve`` runs it.
 
 1. **A class.** A demo run at 20 epochs/s watched by 200 ``websockets`` clients (spread over 4 client
@@ -17,8 +17,22 @@ uvicorn on loopback, as ``backprop-viz serve`` runs it.
 4. **History and previews.** 10 concurrent ``GET …/history`` (JSON and CSV) and paged reads of the
    100 000-epoch run; 6 concurrent previews of a 10 MB uploaded CSV: server RSS peak over its idle RSS.
 
+``--distributed``: the same on a cluster of real processes, as the cluster tests start it — our own
+redis-server and PostgreSQL on free loopback ports, replicas A and B (``serve`` with BPV_BROKER_URL and
+BPV_DATABASE_URL), two ``backprop-viz worker`` processes:
+
+1. **A class** as above, the runs made on A, the demo's watchers half on A and half on B, /healthz probed
+   on both; baseline: the same cluster with 1 watcher (on A) and the demo run alone.
+2. **Faults** while a run at 20 epochs/s trains, watched on B: kill -9 the worker the registry (Redis) says
+   holds it — seconds from the kill to the next new epoch at the watcher, its history without gap or
+   duplicate; kill -9 replica B, the client reconnects to A with ``?since=<its last epoch>`` — seconds to
+   the next epoch, no gap; restart Redis — seconds until /healthz says degraded, then ok on A and B, and
+   until the run's next new epoch reaches the watcher; then the run's stored history is checked whole.
+   Baseline: the interval between the watcher's messages before the faults, and redis-server's own start.
+
 Targets (the issue's): no gap; /healthz p99 ≤ 200 ms; epoch → client p95 ≤ 100 ms; all runs train; server
-RSS ≤ 500 MB whatever the clients do; hello ≤ 1 s and ≤ 10 MB; history memory independent of run length.
+RSS ≤ 500 MB whatever the clients do; hello ≤ 1 s and ≤ 10 MB; history memory independent of run length; a
+killed worker's run resumed within 10 s.
 
 The machine is shared: every figure is printed beside its baseline from the same run, with the load average.
 
@@ -27,29 +41,38 @@ The machine is shared: every figure is printed beside its baseline from the same
     .venv/bin/python benchmarks/bench_class.py --only class,abuse,length,history
     .venv/bin/python benchmarks/bench_class.py --strict   # exit 1 when a target is missed
 
-``--distributed`` (Redis + PostgreSQL) is reserved for the scale-out mode.
+    .venv/bin/python benchmarks/bench_class.py --distributed --quick   # ~3 minutes; needs root (PostgreSQL)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import contextlib
+import json
 import multiprocessing as mp
 import os
+import shutil
 import socket
 import statistics
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from app.cluster import bus  # noqa: E402
 from tests import support as kit  # noqa: E402
+
+if TYPE_CHECKING:
+    from tests.cluster.conftest import Cluster
 
 Row = tuple[str, str, str, str]  # what, value, target, verdict
 
@@ -63,9 +86,9 @@ def load_average() -> str:
 
 
 # -- client processes ------------------------------------------------------------------------------------------
-def _watch_process(urls: list[str], go: Any, out: Any, timeout: float) -> None:
-    """A client process: one watcher per url; reports per watcher (epochs, latencies, frames, gaps, states,
-    seconds between its first and last message)."""
+def _watch_process(index: int, urls: list[str], go: Any, out: Any, timeout: float) -> None:
+    """A client process (the ``index``-th): one watcher per url; reports ``index`` and, per watcher, (epochs,
+    latencies, frames, gaps, states, errors, its first and last message's time, the process's CPU)."""
 
     async def main() -> list[Any]:
         watches = [kit.Watch() for _ in urls]
@@ -81,9 +104,9 @@ def _watch_process(urls: list[str], go: Any, out: Any, timeout: float) -> None:
 
     watches = asyncio.run(main())
     cpu = time.process_time()  # this client process's own CPU, reported with its first watcher
-    out.put([(w.all_epochs(), w.latencies, w.frames, w.gaps(), w.states, w.errors,
+    out.put((index, [(w.all_epochs(), w.latencies, w.frames, w.gaps(), w.states, w.errors,
              (w.receipt_times[0], w.receipt_times[-1]) if w.receipt_times else (0.0, 0.0), cpu if i == 0 else 0.0)
-             for i, w in enumerate(watches)])
+             for i, w in enumerate(watches)]))
 
 
 def _probe(url: str, stop: threading.Event, out: list[float], every: float = 0.1) -> None:
@@ -105,7 +128,7 @@ def _probe(url: str, stop: threading.Event, out: list[float], every: float = 0.1
         stop.wait(max(0.0, every - (time.perf_counter() - t0)))
 
 
-def _probe_process(url: str, seconds: float, out: Any) -> None:
+def _probe_process(index: int, url: str, seconds: float, out: Any) -> None:
     stop = threading.Event()
     lat: list[float] = []
     t = threading.Thread(target=_probe, args=(url, stop, lat))
@@ -113,13 +136,16 @@ def _probe_process(url: str, seconds: float, out: Any) -> None:
     time.sleep(seconds)
     stop.set()
     t.join()
-    out.put(lat)
+    out.put((index, lat))
 
 
 # -- 1. a class -----------------------------------------------------------------------------------------------
-def class_phase(srv: kit.Server, watchers: int, students: int, flat_out: int, seconds: float,
-                procs: int) -> dict[str, Any]:
+def class_phase(srv: kit.Server, watchers: int, students: int, flat_out: int, seconds: float, procs: int,
+                replicas: list[kit.Server] | None = None, workers: list[int] | None = None) -> dict[str, Any]:
+    """The runs are made on ``srv``; the watchers connect to ``replicas`` in turn (default: ``srv`` alone),
+    and /healthz is probed on each of them. ``workers``: a cluster's training processes (their CPU)."""
     ctx = mp.get_context("spawn")
+    at = replicas or [srv]
     epochs = int(seconds * 20)
     with srv.client() as http:
         busy = [kit.create_run(http, dataset="spiral", hidden_layers=[8, 8, 8], seed=s, epochs=100_000)
@@ -127,49 +153,53 @@ def class_phase(srv: kit.Server, watchers: int, students: int, flat_out: int, se
         runs = [kit.create_run(http, start=False, epochs=epochs, speed=20.0, seed=s, name=f"student {s}")
                 for s in range(students)]
         demo = kit.create_run(http, start=False, epochs=epochs, speed=20.0, name="the teacher's demo")
-        demo_url = f"{srv.ws_url}/ws/runs/{demo['id']}"
-        groups = [[demo_url] * (watchers // procs + (i < watchers % procs)) for i in range(procs)]
-        groups.append([f"{srv.ws_url}/ws/runs/{r['id']}" for r in runs])
-        groups = [g for g in groups if g]
+        demo_urls = [f"{at[i % len(at)].ws_url}/ws/runs/{demo['id']}" for i in range(watchers)]
+        sizes = [watchers // procs + (i < watchers % procs) for i in range(procs)]
+        groups = [demo_urls[sum(sizes[:i]):sum(sizes[:i + 1])] for i in range(procs)]
+        groups.append([f"{at[i % len(at)].ws_url}/ws/runs/{r['id']}" for i, r in enumerate(runs)])
+        groups = [g for g in groups if g]  # the demo's watchers first, in the order of demo_urls
         go, out, probe_out = ctx.Semaphore(0), ctx.Queue(), ctx.Queue()
-        ps = [ctx.Process(target=_watch_process, args=(g, go, out, seconds + 240)) for g in groups]
+        ps = [ctx.Process(target=_watch_process, args=(i, g, go, out, seconds + 240)) for i, g in enumerate(groups)]
         for p in ps:
             p.start()
         for _ in ps:
             if not go.acquire(timeout=120):
                 raise RuntimeError("the watchers did not connect")
-        probe = ctx.Process(target=_probe_process, args=(srv.url, seconds, probe_out))
-        cpu0 = srv.cpu()
+        probes = [ctx.Process(target=_probe_process, args=(i, s.url, seconds, probe_out)) for i, s in enumerate(at)]
+        cpu0, wcpu0 = [s.cpu() for s in at], _cpu_seconds(workers or [])
         t0 = time.monotonic()
         for r in [*runs, demo]:
             http.post(f"/api/runs/{r['id']}/resume").raise_for_status()
-        probe.start()
-        rss_peak = srv.rss_mb()
+        for probe in probes:
+            probe.start()
+        rss_peak = max(s.rss_mb() for s in at)
         states: dict[str, str] = {}
         while time.monotonic() - t0 < seconds * 0.9:
             time.sleep(0.5)
-            rss_peak = max(rss_peak, srv.rss_mb())
+            rss_peak = max(rss_peak, *(s.rss_mb() for s in at))
             states = {r["id"]: kit.strict_loads(http.get(f"/api/runs/{r['id']}").text)["state"]
                       for r in [*runs, demo]}
-        results = [x for _ in ps for x in out.get(timeout=seconds + 300)]
+        results = [x for _, got in sorted(out.get(timeout=seconds + 300) for _ in ps) for x in got]
         t1 = time.monotonic()
-        cpu1 = srv.cpu()
-        health = probe_out.get(timeout=60)
-        for p in [*ps, probe]:
+        cpu1, wcpu1 = [s.cpu() for s in at], _cpu_seconds(workers or [])
+        health = [lat for _, lat in sorted(probe_out.get(timeout=60) for _ in probes)]
+        for p in [*ps, *probes]:
             p.join(30)
         ended = [kit.strict_loads(http.get(f"/api/runs/{r['id']}").text) for r in [*runs, demo]]
         flat = [kit.strict_loads(http.get(f"/api/runs/{b['id']}").text)["epoch"] for b in busy]
         for b in busy:
             http.post(f"/api/runs/{b['id']}/stop")
     demo_results = results[:watchers]
-    lat = [x for r in demo_results for x in r[1]]
     span = t1 - t0
+    loop_cpu = sum(c1[0] - c0[0] for c0, c1 in zip(cpu0, cpu1, strict=True))
     return {
+        "demo": demo["id"],
         "watchers": watchers,
         "gaps": sum(len(r[3]) for r in results),
         "incomplete": sum(1 for r in demo_results if r[0] != list(range(epochs + 1))),
         "errors": [e for r in results for e in r[5]][:3],
-        "lat": lat,
+        "lat": [x for r in demo_results for x in r[1]],
+        "lat_at": [[x for r in demo_results[i::len(at)] for x in r[1]] for i in range(len(at))],
         "health": health,
         "frames": [r[2] / max(1e-9, (r[6][1] - r[6][0])) if r[6][1] > r[6][0] else 0.0 for r in demo_results],
         "running": sum(1 for s in states.values() if s == "running"),
@@ -177,12 +207,22 @@ def class_phase(srv: kit.Server, watchers: int, students: int, flat_out: int, se
         "rates": [e["epoch"] / span for e in ended],
         "done": sum(1 for e in ended if e["state"] == "done"),
         "flat": [f / span for f in flat],
-        "loop_cpu": (cpu1[0] - cpu0[0]) / span,
-        "per_message": (cpu1[0] - cpu0[0]) / max(1, sum(len(r[1]) + r[2] for r in results)),
-        "worker_cpu": (cpu1[2] - cpu0[2]) / span,
+        "loop_cpu": loop_cpu / span,
+        "per_message": loop_cpu / max(1, sum(len(r[1]) + r[2] for r in results)),
+        "worker_cpu": (sum(c1[2] - c0[2] for c0, c1 in zip(cpu0, cpu1, strict=True)) + wcpu1 - wcpu0) / span,
         "client_cpu": sum(r[7] for r in results) / span,
         "rss_peak": rss_peak,
     }
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds (user + system) so far of these processes, from /proc (a gone one counts 0)."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def class_rows(tmp: Path, watchers: int, seconds: float, procs: int) -> list[Row]:
@@ -194,36 +234,50 @@ def class_rows(tmp: Path, watchers: int, seconds: float, procs: int) -> list[Row
         errors = srv.errors()
     finally:
         srv.stop()
+    return class_table(base, load, seconds, ["the server"], "1 watcher, 1 run", len(errors))
+
+
+def class_table(base: dict[str, Any], load: dict[str, Any], seconds: float, names: list[str], baseline: str,
+                errors: int) -> list[Row]:
+    """The rows of a class part: ``names`` of the servers the watchers were spread over (one /healthz row
+    and one latency figure each), ``baseline`` says what the baseline was."""
     p = kit.percentile
-    hb, hl = base["health"], load["health"]
+    watchers = load["watchers"]
     lb, ll = base["lat"], load["lat"]
     fr = load["frames"]
-    return [
-        (f"{watchers} watchers on a 20 epochs/s run + 16 students' runs at 20/s (watched) + 2 flat out, "
+    where = f" (half on each of {', '.join(names)})" if len(names) > 1 else ""
+    rows: list[Row] = [
+        (f"{watchers} watchers{where} on a 20 epochs/s run + 16 students' runs at 20/s (watched) + 2 flat out, "
          f"{seconds:g} s: gaps, incomplete watchers", f"{load['gaps']} gaps; {load['incomplete']} of {watchers} "
          f"incomplete {load['errors'] or ''}", "0; 0", verdict(load["gaps"] == 0 and load["incomplete"] == 0)),
-        ("  /healthz p50 / p95 / p99 (baseline: 1 watcher, 1 run)",
-         f"{p(hl, 50) * 1e3:.0f} / {p(hl, 95) * 1e3:.0f} / {p(hl, 99) * 1e3:.0f} ms (baseline {p(hb, 50) * 1e3:.0f}"
-         f" / {p(hb, 95) * 1e3:.0f} / {p(hb, 99) * 1e3:.0f}; {len(hl)} probes)", "p99 ≤ 200 ms",
-         verdict(p(hl, 99) <= 0.2)),
-        ("  epoch → client p50 / p95 / max (baseline: 1 watcher)",
+    ]
+    for i, name in enumerate(names):
+        hb, hl = base["health"][min(i, len(base["health"]) - 1)], load["health"][i]
+        rows.append((f"  /healthz p50 / p95 / p99{' on ' + name if len(names) > 1 else ''} (baseline: {baseline})",
+                     f"{p(hl, 50) * 1e3:.0f} / {p(hl, 95) * 1e3:.0f} / {p(hl, 99) * 1e3:.0f} ms (baseline "
+                     f"{p(hb, 50) * 1e3:.0f} / {p(hb, 95) * 1e3:.0f} / {p(hb, 99) * 1e3:.0f}; {len(hl)} probes)",
+                     "p99 ≤ 200 ms", verdict(p(hl, 99) <= 0.2)))
+    each = "; ".join(f"{name} p95 {p(lat, 95) * 1e3:.0f}" for name, lat in zip(names, load["lat_at"], strict=True))
+    rows += [
+        (f"  epoch → client p50 / p95 / max (baseline: {baseline.split(',')[0]})",
          f"{p(ll, 50) * 1e3:.0f} / {p(ll, 95) * 1e3:.0f} / {max(ll, default=0) * 1e3:.0f} ms (baseline "
-         f"{p(lb, 50) * 1e3:.0f} / {p(lb, 95) * 1e3:.0f}; ×{p(ll, 95) / max(1e-9, p(lb, 95)):.1f} at p95)",
-         "p95 ≤ 100 ms", verdict(p(ll, 95) <= 0.1)),
-        ("  snapshots per watcher per second: min / median (baseline: 1 watcher)",
+         f"{p(lb, 50) * 1e3:.0f} / {p(lb, 95) * 1e3:.0f}; ×{p(ll, 95) / max(1e-9, p(lb, 95)):.1f} at p95)"
+         + (f" ({each})" if len(names) > 1 else ""), "p95 ≤ 100 ms", verdict(p(ll, 95) <= 0.1)),
+        (f"  snapshots per watcher per second: min / median (baseline: {baseline.split(',')[0]})",
          f"{min(fr, default=0):.1f} / {statistics.median(fr) if fr else 0:.1f} (baseline "
          f"{statistics.median(base['frames']) if base['frames'] else 0:.1f})", "info", ""),
         ("  runs training at once; paced runs' epochs/s min / median; flat-out runs' epochs/s",
          f"{load['running']} of {load['runs']} (then {load['done']} done); "
          f"{min(load['rates']):.1f} / {statistics.median(load['rates']):.1f}; "
          f"{', '.join(f'{r:.0f}' for r in load['flat'])}", "all train", verdict(load["running"] == load["runs"])),
-        ("  CPU: event-loop thread (per message sent); training workers; client processes; server RSS peak",
+        ("  CPU: event-loop thread(s) (per message sent); training workers; client processes; server RSS peak",
          f"{load['loop_cpu'] * 100:.0f} % of a core ({load['per_message'] * 1e6:.0f} µs; baseline "
          f"{base['loop_cpu'] * 100:.0f} %, {base['per_message'] * 1e6:.0f} µs); "
          f"{load['worker_cpu'] * 100:.0f} %; {load['client_cpu'] * 100:.0f} %; "
          f"{load['rss_peak']:.0f} MiB", "info", ""),
-        ("  errors in the server log", str(len(errors)), "0", verdict(not errors)),
+        ("  errors in the server log" + ("s" if len(names) > 1 else ""), str(errors), "0", verdict(not errors)),
     ]
+    return rows
 
 
 # -- 2. abusive clients -------------------------------------------------------------------------------------------
@@ -501,28 +555,315 @@ def _big_csv(path: Path, rows: int = 99_000, columns: int = 12) -> Path:
     return path
 
 
+# -- --distributed: a cluster on Redis + PostgreSQL ---------------------------------------------------------------
+@contextlib.contextmanager
+def a_cluster(tmp: Path) -> Iterator[Cluster]:
+    """As the cluster tests start one (tests/cluster/conftest.py): our own redis-server and PostgreSQL on free
+    loopback ports, replicas A and B (``serve`` with BPV_BROKER_URL / BPV_DATABASE_URL), two workers."""
+    from tests.cluster.conftest import Cluster
+
+    base, pg_dir = tmp / "cluster", kit.make_pg_dir()
+    c = Cluster(base, kit.RedisServer(base / "redis"), kit.Postgres(pg_dir))
+    try:
+        c.redis.start()
+        c.pg.start()
+        for name in ("a", "b"):
+            c.replicas.append(kit.Server(base / name, base / f"{name}.log", env=c.env).start())
+        c.heal()
+        yield c
+    finally:
+        for srv in c.replicas:
+            srv.stop()
+        for w in c.workers:
+            w.stop()
+        c.redis.stop()
+        c.pg.stop()
+        shutil.rmtree(pg_dir, ignore_errors=True)
+
+
+def _logs(c: Cluster) -> dict[str, str]:
+    return {**{f"replica {n}": s.log() for n, s in zip("AB", c.replicas, strict=True)},
+            **{f"worker {w.pid}": w.log() for w in c.workers}}
+
+
+def _errors_since(c: Cluster, marks: dict[str, int]) -> list[str]:
+    """The error lines the cluster's parts logged since ``marks`` (each log's length then)."""
+    return [f"{name}: {line}" for name, text in _logs(c).items() for line in text[marks.get(name, 0):].splitlines()
+            if any(m in line for m in kit.ERROR_MARKERS)]
+
+
+@contextlib.contextmanager
+def _broker(c: Cluster) -> Iterator[Any]:
+    """A client of the cluster's Redis (redis-py's types are too loose to name)."""
+    import redis
+
+    r = redis.Redis.from_url(c.redis.url, socket_timeout=10)
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def _registry(c: Cluster, run_id: str) -> dict[str, str]:
+    with _broker(c) as r:
+        return bus.registry_out(r.hgetall(bus.run_key(run_id)))
+
+
+def cluster_class_rows(c: Cluster, watchers: int, seconds: float, procs: int) -> list[Row]:
+    """Part 1 against the cluster: the runs made on A, the demo's watchers half on A, half on B; the baseline
+    is the same cluster with 1 watcher (on A) and the demo run alone."""
+    marks = {k: len(v) for k, v in _logs(c).items()}
+    a = c.replicas[0]
+    pids = [w.pid for w in c.workers]
+    base = class_phase(a, 1, 0, 0, min(seconds, 10), 1, replicas=c.replicas, workers=pids)
+    load = class_phase(a, watchers, 16, 2, seconds, procs, replicas=c.replicas, workers=pids)
+    errors = _errors_since(c, marks)
+    for line in errors[:5]:
+        print(f"  {line}")
+    rows = class_table(base, load, seconds, ["replica A", "replica B"], "the cluster with 1 watcher, 1 run",
+                       len(errors))
+    p = kit.percentile
+    lb, ll = _to_bus(c, base["demo"]), _to_bus(c, load["demo"])
+    placed = collections.Counter(reg.get("worker", "?") for reg in _registries(c)).values()
+    rows.insert(-1, ("  of it, epoch → the Redis stream p50 / p95 (baseline: 1 watcher); runs per worker (all so far)",
+                     f"{p(ll, 50) * 1e3:.0f} / {p(ll, 95) * 1e3:.0f} ms (baseline {p(lb, 50) * 1e3:.0f} / "
+                     f"{p(lb, 95) * 1e3:.0f}); {' / '.join(map(str, sorted(placed, reverse=True)))}", "info", ""))
+    return rows
+
+
+def _to_bus(c: Cluster, run_id: str) -> list[float]:
+    """Seconds from each epoch's end to its entry in the run's Redis stream (the entry id is Redis's clock, in
+    ms: same host): the worker's share of epoch → client."""
+    with _broker(c) as r:
+        entries = r.xrange(bus.events_key(run_id))
+    return [int(eid.split(b"-")[0]) / 1e3 - json.loads(f[b"ended_at"])[-1] for eid, f in entries
+            if f.get(b"k") == b"points"]
+
+
+def _registries(c: Cluster) -> list[dict[str, str]]:
+    """Every run's registry entry in Redis (a finished run's stays an hour)."""
+    with _broker(c) as r:
+        return [bus.registry_out(r.hgetall(k)) for k in r.scan_iter(match=bus.run_key("*"), count=1000)]
+
+
+class Follower:
+    """One client following a run across reconnects, as a page does: a connection after another, each one
+    with ``?since=`` the last epoch it has."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id, self.watches, self.tasks, self.stop = run_id, list[kit.Watch](), list[asyncio.Task[Any]](), \
+            asyncio.Event()
+
+    def connect(self, srv: kit.Server) -> None:
+        last = self.last()
+        url = f"{srv.ws_url}/ws/runs/{self.run_id}" + (f"?since={last}" if last is not None else "")
+        self.watches.append(kit.Watch())
+        self.tasks.append(asyncio.create_task(kit.watch(url, until_terminal=False, timeout=1800,
+                                                        watch_out=self.watches[-1], stop=self.stop)))
+
+    def epochs(self) -> list[int]:
+        return [e for w in self.watches for e in w.all_epochs()]
+
+    def last(self) -> int | None:
+        seen = self.epochs()
+        return seen[-1] if seen else None
+
+    async def first_after(self, epoch: int, timeout: float) -> float | None:
+        """time.time() once it has an epoch after ``epoch`` (looked at every 5 ms); None after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (self.last() or -1) > epoch:
+                return time.time()
+            await asyncio.sleep(0.005)
+        return None
+
+    def gaps_and_duplicates(self) -> tuple[int, int, str]:
+        seq = self.epochs()
+        gaps = [(x, y) for x, y in zip(seq, seq[1:], strict=False) if y != x + 1]
+        span = f"epochs {seq[0]}…{seq[-1]}" if seq else "no epoch"
+        return len(gaps), len(seq) - len(set(seq)), span + (f", first gaps {gaps[:3]}" if gaps else "")
+
+    async def close(self) -> None:
+        self.stop.set()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+async def _health(srv: kit.Server, want: str, timeout: float) -> tuple[float | None, str]:
+    """time.time() once /healthz says ``want`` (asked every 50 ms; a refused connection is no answer), and
+    its reason; None after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=srv.url, timeout=5) as http:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                h = kit.strict_loads((await http.get("/healthz")).text)
+                if h["status"] == want:
+                    return time.time(), str(h.get("reason", ""))
+            await asyncio.sleep(0.05)
+    return None, ""
+
+
+async def _claimed(c: Cluster, run_id: str, owner: str, timeout: float) -> float | None:
+    """time.time() once the registry names another worker than ``owner`` for the run (looked at every 50 ms);
+    None after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (await asyncio.to_thread(_registry, c, run_id)).get("worker", owner) != owner:
+            return time.time()
+        await asyncio.sleep(0.05)
+    return None
+
+
+def _after(t: float | None, t0: float) -> str:
+    return f"{t - t0:.2f} s" if t is not None else "not within the time-out"
+
+
+async def _failover(c: Cluster, pace: float) -> list[Row]:
+    """Faults while a watched run trains: kill -9 its worker, kill the watcher's replica, restart Redis."""
+    a, b = c.replicas
+    with a.client() as http:
+        rid = kit.create_run(http, epochs=100_000, speed=pace, name="failover")["id"]
+    f = Follower(rid)
+    f.connect(b)
+    if await f.first_after(int(3 * pace), 120) is None:
+        raise RuntimeError(f"the run did not reach epoch {3 * pace:g} within 120 s")
+    w0 = f.watches[0]
+    beats = w0.receipt_times
+    pace_ms = [(y - x) * 1e3 for x, y in zip(beats, beats[1:], strict=False)]
+    baseline = (f"baseline before: an epoch every {(beats[-1] - beats[0]) / max(1, len(w0.epochs) - 1) * 1e3:.0f} ms"
+                f", longest pause {max(pace_ms):.0f} ms")
+    rows: list[Row] = []
+
+    # 1. kill -9 the worker that trains the run (the registry says which)
+    owner = _registry(c, rid)["worker"]
+    victim = next(w for w in c.workers if f"-{w.pid}-" in owner)
+    t_kill = time.time()
+    await asyncio.to_thread(victim.kill)
+    reached = int(_registry(c, rid)["epoch"])  # the newest epoch it published; nothing more comes from it
+    claim = asyncio.create_task(_claimed(c, rid, owner, 120))
+    t_new = await f.first_after(reached, 120)
+    t_claim = await claim
+    await f.first_after(reached + int(2 * pace), 60)
+    gaps, dups, span = f.gaps_and_duplicates()
+    rows += [
+        (f"kill -9 the worker training a watched run ({pace:g} epochs/s, watched on replica B): seconds to the "
+         "next new epoch at the watcher", f"{_after(t_new, t_kill)} (another worker claimed it after "
+         f"{_after(t_claim, t_kill)}; epoch {reached} was the newest at the kill; state messages seen: "
+         f"{f.watches[0].states or 'none'}; {baseline})", "≤ 10 s",
+         verdict(t_new is not None and t_new - t_kill <= 10)),
+        ("  the watcher's history across it: gaps, duplicates", f"{gaps}, {dups} ({span})", "0, 0",
+         verdict(gaps == dups == 0)),
+    ]
+    await asyncio.to_thread(c.heal)  # a new worker in place of the dead one
+
+    # 2. kill -9 replica B (the watcher's); the client reconnects to A with ?since=<its last epoch>
+    t_kill = time.time()
+    await asyncio.to_thread(b.kill)
+    await asyncio.wait_for(asyncio.gather(f.tasks[-1], return_exceptions=True), 60)
+    t_closed, last = time.time(), f.last() or 0
+    f.connect(a)
+    t_new = await f.first_after(last, 60)
+    await f.first_after(last + int(2 * pace), 60)
+    gaps, dups, span = f.gaps_and_duplicates()
+    rows += [
+        ("kill -9 replica B (the watcher's), reconnect to A with ?since=<last epoch>: seconds to the next epoch",
+         f"{_after(t_new, t_kill)} (the connection ended after {t_closed - t_kill:.2f} s; {baseline})", "info", ""),
+        ("  the watcher's history across it: gaps, duplicates", f"{gaps}, {dups} ({span})", "0, 0",
+         verdict(gaps == dups == 0)),
+    ]
+    await asyncio.to_thread(c.heal)  # replica B again
+
+    # 3. restart Redis (SIGTERM, start again on its port; appendonly keeps what it had)
+    seen_before = f.last() or 0
+    t_stop = time.time()
+    await asyncio.to_thread(c.redis.stop)
+    t_degraded, reason = await _health(a, "degraded", 60)
+    t_start = time.time()
+    await asyncio.to_thread(c.redis.start)
+    t_up = time.time()
+    ok_a, ok_b = await asyncio.gather(_health(a, "ok", 120), _health(b, "ok", 120))
+    if f.tasks[-1].done():  # the connection ended meanwhile: the client comes back, as after a replica's end
+        f.connect(a)
+    t_new = await f.first_after(max(seen_before, f.last() or 0), 120)
+    await f.first_after((f.last() or 0) + int(2 * pace), 60)
+    await f.close()
+    gaps, dups, span = f.gaps_and_duplicates()
+    reconnects = len(f.watches) - 2
+    with a.client() as http:
+        http.post(f"/api/runs/{rid}/stop")
+        settled = _stored_whole(http, rid)
+    rows += [
+        ("restart Redis: /healthz degraded after; ok again on A / B after its start (baseline: redis-server "
+         "answering); the watched run's next new epoch at the watcher after its start",
+         f"{_after(t_degraded, t_stop)} ({reason[:70]}…); {_after(ok_a[0], t_start)} / {_after(ok_b[0], t_start)} "
+         f"(redis-server {t_up - t_start:.2f} s); {_after(t_new, t_start)} (down {t_start - t_stop:.1f} s)",
+         "recovers by itself", verdict(None not in (t_degraded, ok_a[0], ok_b[0], t_new))),
+        ("  the watcher's history across it: gaps, duplicates; reconnects; stored history after a stop",
+         f"{gaps}, {dups} ({span}); {reconnects}; {settled}", "0, 0; whole",
+         verdict(gaps == dups == 0 and settled.startswith("whole"))),
+    ]
+    return rows
+
+
+def _stored_whole(http: httpx.Client, run_id: str) -> str:
+    """Whether the store holds every epoch of the run once, up to its last (waits up to 60 s for it)."""
+    got: list[int] = []
+
+    def whole() -> bool:
+        got[:] = [pt["epoch"] for pt in kit.strict_loads(http.get(f"/api/runs/{run_id}/history").text)["points"]]
+        return got == list(range(len(got))) and got[-1] == kit.strict_loads(http.get(f"/api/runs/{run_id}").text)[
+            "epoch"]
+
+    try:
+        kit.wait_for(whole, timeout=60, interval=0.25, what="the whole history stored")
+        return f"whole (epochs 0…{got[-1]})"
+    except AssertionError:
+        return f"NOT whole: {len(got)} points, {len(got) - len(set(got))} duplicates"
+
+
+def distributed_rows(tmp: Path, parts: set[str], watchers: int, seconds: float, procs: int) -> list[Row]:
+    rows: list[Row] = []
+    with a_cluster(tmp) as c:
+        print(f"cluster: redis {c.redis.url}, postgres {c.pg.url}, replicas "
+              f"{', '.join(f'{s.url} (pid {s.pid})' for s in c.replicas)}, workers "
+              f"{', '.join(str(w.pid) for w in c.workers)}", flush=True)
+        if "class" in parts:
+            rows += cluster_class_rows(c, watchers, seconds, procs)
+            print(f"load average: {load_average()}", flush=True)
+        if "failover" in parts:
+            marks = {k: len(v) for k, v in _logs(c).items()}
+            rows += asyncio.run(_failover(c, 20.0))
+            errors = _errors_since(c, marks)
+            for line in errors:
+                print(f"  {line}")
+            rows.append(("  error lines the parts logged during the faults (printed above)", str(len(errors)),
+                         "info", ""))
+            print(f"load average: {load_average()}", flush=True)
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer watchers, shorter runs")
-    ap.add_argument("--only", default="class,abuse,length,history", help="comma-separated parts to run")
+    ap.add_argument("--only", default=None, help="comma-separated parts to run (default: all; embedded: "
+                    "class,abuse,length,history; --distributed: class,failover)")
     ap.add_argument("--watchers", type=int, default=None)
     ap.add_argument("--seconds", type=float, default=None)
-    ap.add_argument("--distributed", action="store_true", help="Redis + PostgreSQL mode (not built yet)")
+    ap.add_argument("--distributed", action="store_true", help="a cluster on Redis + PostgreSQL (2 replicas, "
+                    "2 workers) instead of the embedded server")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = ap.parse_args()
-    if args.distributed:
-        print("bench_class: --distributed is not available yet; this benchmark measures the embedded mode")
-        return 2
-    parts = set(args.only.split(","))
+    parts = set((args.only or ("class,failover" if args.distributed else "class,abuse,length,history")).split(","))
     watchers = args.watchers or (100 if args.quick else 200)
     seconds = args.seconds or (15.0 if args.quick else 30.0)
     rows: list[Row] = []
     print(f"load average before: {load_average()} ({os.cpu_count()} cores)")
     with tempfile.TemporaryDirectory(prefix="bench_class_") as tmp:
-        if "class" in parts:
+        if args.distributed:
+            rows += distributed_rows(Path(tmp), parts, watchers, seconds, 4)
+        elif "class" in parts:
             rows += class_rows(Path(tmp), watchers, seconds, 4)
             print(f"load average: {load_average()}")
-        if "length" in parts or "history" in parts:
+        if not args.distributed and ("length" in parts or "history" in parts):
             rows_l, srv, long_id, short_id = length_rows(Path(tmp), 20_000 if args.quick else 100_000, 20)
             try:
                 if "length" in parts:
@@ -532,7 +873,7 @@ def main() -> int:
             finally:
                 srv.stop()
             print(f"load average: {load_average()}")
-        if "abuse" in parts:
+        if not args.distributed and "abuse" in parts:
             rows += abuse_rows(Path(tmp), 50 if args.quick else 100, 10 if args.quick else 20, 10 if args.quick
                                else 20, 5.0 if args.quick else 20.0)
             print(f"load average: {load_average()}")
