@@ -53,7 +53,6 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
-import shutil
 import socket
 import statistics
 import sys
@@ -560,25 +559,10 @@ def _big_csv(path: Path, rows: int = 99_000, columns: int = 12) -> Path:
 def a_cluster(tmp: Path) -> Iterator[Cluster]:
     """As the cluster tests start one (tests/cluster/conftest.py): our own redis-server and PostgreSQL on free
     loopback ports, replicas A and B (``serve`` with BPV_BROKER_URL / BPV_DATABASE_URL), two workers."""
-    from tests.cluster.conftest import Cluster
+    from tests.cluster.conftest import a_cluster as start
 
-    base, pg_dir = tmp / "cluster", kit.make_pg_dir()
-    c = Cluster(base, kit.RedisServer(base / "redis"), kit.Postgres(pg_dir))
-    try:
-        c.redis.start()
-        c.pg.start()
-        for name in ("a", "b"):
-            c.replicas.append(kit.Server(base / name, base / f"{name}.log", env=c.env).start())
-        c.heal()
+    with start(tmp / "cluster") as c:
         yield c
-    finally:
-        for srv in c.replicas:
-            srv.stop()
-        for w in c.workers:
-            w.stop()
-        c.redis.stop()
-        c.pg.stop()
-        shutil.rmtree(pg_dir, ignore_errors=True)
 
 
 def _logs(c: Cluster) -> dict[str, str]:

@@ -319,6 +319,7 @@ class Watch:
     frames: int = 0
     frame_bytes: int = 0
     states: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)  # of the state messages after hello
     errors: list[str] = field(default_factory=list)
     close: tuple[int | None, str] | None = None
     receipt_times: list[float] = field(default_factory=list)
@@ -374,6 +375,7 @@ async def watch(url: str, *, until_epoch: int | None = None, until_terminal: boo
                             w.latencies.append(now - float(m["ended_at"]))
                     elif kind == "state":
                         w.states.append(m["state"])
+                        w.reasons.append(str(m.get("reason", "")))
                     elif kind == "error":
                         w.errors.append(m["message"])
                     if until_terminal and w.states and w.states[-1] in TERMINAL:

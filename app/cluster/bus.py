@@ -26,7 +26,7 @@ from ..services.lifecycle import ACTIONS, TRANSITIONS, RunState
 from ..worker.wire import Message
 
 PREFIX = "bpv:"
-HEARTBEAT_TTL = 5  # seconds without a heartbeat before a worker counts as gone
+HEARTBEAT_TTL = 3  # seconds without a heartbeat before a worker counts as gone (it beats every second)
 EVENTS_MAXLEN = 20_000  # entries kept per run stream (a few minutes at full speed)
 COMMANDS_MAXLEN = 10_000
 FINISHED_TTL = 3600  # seconds a finished run's registry entry, events and frame stay in Redis
@@ -86,9 +86,14 @@ return cur
 """
 
 CLAIM = """
--- KEYS: run hash. ARGV: the worker that was hosting it, the worker taking it. 1 if taken, 0 if not.
+-- KEYS: run hash, events stream. ARGV: the worker that was hosting it, the worker taking it, the reason, stream
+-- length, now. 1 if taken (the watchers get a state message with the reason), 0 if not.
 if redis.call('HGET', KEYS[1], 'worker') == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'worker', ARGV[2])
+  redis.call('HSET', KEYS[1], 'worker', ARGV[2], 'reason', ARGV[3], 'updated_at', ARGV[5])
+  local state = redis.call('HGET', KEYS[1], 'state')
+  local epoch = redis.call('HGET', KEYS[1], 'epoch') or '0'
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'k', 'state', 'state', state, 'reason', ARGV[3],
+             'epoch', epoch)
   return 1
 end
 return 0

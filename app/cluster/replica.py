@@ -15,6 +15,7 @@ import contextlib
 import itertools
 import json
 import logging
+import random
 import secrets
 import socket
 import time
@@ -39,6 +40,8 @@ from .worker import now
 log = logging.getLogger("backprop_viz.cluster.replica")
 REQUEST_TIMEOUT = 60.0  # seconds a command's answer may take (a long epoch of another run comes first)
 VIEW_IDLE = 30.0  # seconds a view with no watcher is kept
+STORE_CHECK_EVERY = 1.0  # seconds a /healthz answer about the store holds
+PLACED_FOR = 2.0  # seconds a run placed on a worker counts beside its heartbeat's count
 
 
 class RemoteLink:
@@ -96,6 +99,8 @@ class ClusterRuns(RunManager):
         self._waiting: dict[int, asyncio.Future[Message]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.failing: str | None = None
+        self._store_checked: tuple[float, str] = (-STORE_CHECK_EVERY, "")  # (when, what failed)
+        self._placed: dict[str, list[float]] = {}  # worker → when this replica placed a run on it lately
         self._views: dict[str, View] = self.runs  # type: ignore[assignment]  # the views are the runs held here
 
     # -- life -----------------------------------------------------------------------------------------------
@@ -247,10 +252,19 @@ class ClusterRuns(RunManager):
         except RedisError as e:
             self._failing(e)
             raise RunError(f"the broker is failing: {e}", status=503) from e
-        alive = [(json.loads(b).get("runs", 0), w) for w, b in zip(members, beats, strict=True) if b]
+        # A heartbeat counts a worker's runs once a second: the runs placed here since then count too, or a
+        # class creating its runs at once would put them all on the same worker.
+        moment = time.monotonic()
+        for w, times in list(self._placed.items()):
+            self._placed[w] = [t for t in times if moment - t < PLACED_FOR]
+        alive = [(json.loads(b).get("runs", 0) + len(self._placed.get(w, ())), w)
+                 for w, b in zip(members, beats, strict=True) if b]
         if not alive:
             raise RunError("no training worker is alive: start one with `backprop-viz worker`", status=503)
-        return str(min(alive)[1])
+        fewest = min(n for n, _ in alive)
+        chosen = random.choice([w for n, w in alive if n == fewest])
+        self._placed.setdefault(chosen, []).append(moment)
+        return str(chosen)
 
     # -- what the routes call -------------------------------------------------------------------------------
     async def create(self, body: RunCreate) -> Run:
@@ -489,10 +503,15 @@ class ClusterRuns(RunManager):
         except RedisError as e:
             self._failing(e)
         status, reason = self.health()
-        try:
-            await asyncio.to_thread(self.storage.integrity_check)
-        except Exception as e:
-            return "degraded", (reason + "; " if reason else "") + f"the store (PostgreSQL) is failing: {e}"
+        moment = time.monotonic()
+        if moment - self._store_checked[0] >= STORE_CHECK_EVERY:  # a probe 10 times a second asks the store once
+            try:
+                await asyncio.to_thread(self.storage.integrity_check)
+                self._store_checked = (moment, "")
+            except Exception as e:
+                self._store_checked = (moment, f"the store (PostgreSQL) is failing: {e}")
+        if self._store_checked[1]:
+            return "degraded", (reason + "; " if reason else "") + self._store_checked[1]
         return status, reason
 
     def active(self) -> int:

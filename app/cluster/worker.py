@@ -236,7 +236,7 @@ class Node:
         while not self.stopping.is_set():
             try:
                 self._heartbeat()
-                if time.monotonic() - last_scan >= self.settings.heartbeat_seconds * 2:
+                if time.monotonic() - last_scan >= self.settings.heartbeat_seconds:
                     last_scan = time.monotonic()
                     self._adopt_orphans()
                 self.broker_ok()
@@ -275,7 +275,10 @@ class Node:
             orphans.add(run_id)
             if run_id not in self._suspects:  # gone at the last scan too? (not a heartbeat that only lagged)
                 continue
-            if not self.r.eval(bus.CLAIM, 1, bus.run_key(run_id), owner, self.id):
+            reason = (f"carried on by worker {self.id} from its last checkpoint: its worker {owner or '?'} stopped "
+                      "beating")
+            if not self.r.eval(bus.CLAIM, 2, bus.run_key(run_id), bus.events_key(run_id), owner, self.id, reason,
+                               str(bus.EVENTS_MAXLEN), now()):
                 continue  # another worker was quicker
             log.warning("worker %s: carrying on run %s (its worker %s stopped)", self.id, run_id, owner or "?")
             state = reg["state"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,17 +57,16 @@ class Cluster:
             self.add_worker()
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    missing = _installed()
-    if missing:
-        if os.environ.get("CI") == "true":  # CI installs them (make test) and runs as root
-            pytest.fail(missing)
-        pytest.skip(missing)
-    base = tmp_path_factory.mktemp("cluster")
+@contextlib.contextmanager
+def a_cluster(base: Path) -> Iterator[Cluster]:
+    """Our own redis-server and PostgreSQL on free loopback ports, replicas A and B (``serve`` with
+    BPV_BROKER_URL and BPV_DATABASE_URL) and two workers; all stopped, and PostgreSQL's directory removed, at
+    the end. (The benchmarks' ``bench_class.py --distributed`` starts its cluster with this too.)"""
     pg_dir = kit.make_pg_dir()
-    c = Cluster(base, kit.RedisServer(base / "redis").start(), kit.Postgres(pg_dir).start())
+    c = Cluster(base, kit.RedisServer(base / "redis"), kit.Postgres(pg_dir))
     try:
+        c.redis.start()
+        c.pg.start()
         for name in ("a", "b"):
             c.replicas.append(kit.Server(base / name, base / f"{name}.log", env=c.env).start())
         c.heal()
@@ -80,5 +78,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             w.stop()
         c.redis.stop()
         c.pg.stop()
-        with contextlib.suppress(OSError):
-            subprocess.run(["rm", "-rf", str(pg_dir)], check=False)
+        shutil.rmtree(pg_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    missing = _installed()
+    if missing:
+        if os.environ.get("CI") == "true":  # CI installs them (make test) and runs as root
+            pytest.fail(missing)
+        pytest.skip(missing)
+    with a_cluster(tmp_path_factory.mktemp("cluster")) as c:
+        yield c

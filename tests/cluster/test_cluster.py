@@ -81,6 +81,7 @@ def test_a_worker_killed_mid_run_is_replaced_from_its_checkpoint(cluster: Cluste
         epochs = watch.all_epochs()
         assert epochs == list(range(epochs[0], epochs[0] + len(epochs))), "no gap and no duplicate"
         assert "running" not in watch.states or watch.states.count("failed") == 0
+        assert any("carried on by worker" in r for r in watch.reasons), f"watchers are told: {watch.reasons}"
         assert run_of(ha, rid)["state"] == "running"
         ha.post(f"/api/runs/{rid}/stop")
         kit.wait_state(ha, rid, "stopped", timeout=60)
