@@ -4,12 +4,14 @@
 
 import { fmt } from "../format.js";
 
-/** Predicted classes from aᴸ (m, n_L): argmax, or a threshold on one output neuron (0.5 for sigmoid). */
-export function predictedClasses(outputs, outputActivation) {
+/**
+ * Predicted classes from aᴸ (m, n_L): argmax, or for one output neuron class 1 above `thr` (the output
+ * activation's decision threshold from the catalog, the same the server's accuracy uses).
+ */
+export function predictedClasses(outputs, thr) {
   const [m, k] = outputs.shape;
   const d = outputs.data;
   const pred = new Int32Array(m);
-  const thr = outputActivation === "sigmoid" ? 0.5 : 0;
   for (let r = 0; r < m; r++) {
     if (k === 1) {
       pred[r] = d[r] > thr ? 1 : 0;
