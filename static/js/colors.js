@@ -22,13 +22,13 @@ function makeScale(neg, pos) {
   return { rgba, css, u32, neg: `rgb(${neg})`, pos: `rgb(${pos})` };
 }
 
-export const VALUE_SCALE = { ...makeScale([245, 147, 34], [8, 119, 189]), curve: "linear" };
+export const VALUE_SCALE = { ...makeScale([245, 147, 34], [8, 119, 189]), curve: "lin" };
 export const GRAD_SCALE = { ...makeScale([123, 50, 148], [0, 136, 55]), curve: "sqrt" };
 
 export const LOG_DECADES = 4; // a log scale shows |v| from max · 10⁻⁴ (grey) to max (full colour)
 
 /**
- * t = v / max bent by a curve, keeping its sign: "linear"; "sqrt" (gradients span orders of magnitude
+ * t = v / max bent by a curve, keeping its sign: "lin" (proportional); "sqrt" (gradients span orders of magnitude
  * between layers, and on a linear scale all but the largest would look grey); "log" (LOG_DECADES decades).
  */
 export function shape(t, curve) {
@@ -54,7 +54,7 @@ export function curved(scale, curve) {
  * The table index of v on a symmetric scale [−max, max] bent by `curve` (shape()), clamped. The sign is
  * never changed, so hue always tells the sign.
  */
-export function lutIndex(v, max, curve = "linear") {
+export function lutIndex(v, max, curve = "lin") {
   if (!(max > 0) || !Number.isFinite(v)) return 128;
   const t = shape(v / max, curve);
   const k = Math.round(t * 127.5 + 127.5);

@@ -43,46 +43,67 @@ function listOf(item, { single = false, min = 1, max = Infinity } = {}) {
 const nullable = (parse) => (s) => (s === AUTO || s === "none" || s === "" ? ok(null) : parse(s));
 const joined = (v) => (Array.isArray(v) ? v.join(",") : String(v));
 
+/** Each config field's key in the hash and the kind of value it takes (parsers() reads the kinds). */
+const FIELDS = {
+  dataset: ["dataset", "dataset"],
+  noise: ["noise", "num"],
+  train_fraction: ["train", "num"],
+  n_samples: ["samples", "int?"],
+  features: ["in", "features"],
+  standardize: ["std", "bool"],
+  hidden_layers: ["layers", "layers"],
+  activation: ["act", "hidden"],
+  output_activation: ["out", "activations?"],
+  cost: ["cost", "costs?"],
+  init: ["init", "inits"],
+  optimizer: ["opt", "optimizers"],
+  momentum: ["mom", "num"],
+  learning_rate: ["lr", "num"],
+  batch_size: ["batch", "int"],
+  regularization: ["reg", "regularizations?"],
+  regularization_rate: ["regRate", "num"],
+  dtype: ["dtype", "dtypes"],
+  seed: ["seed", "int"],
+  epochs: ["epochs", "int"],
+  target_cost: ["target", "num?"],
+  speed: ["speed", "num?"],
+};
+
+const WHAT = { activations: "an output activation", costs: "a cost", inits: "an initialisation", optimizers: "an optimiser",
+  regularizations: "a regularisation", dtypes: "a dtype" };
+
+/** The parser of a field's kind ("…?": may be the server's choice, null), from the catalog. */
+function parser(cat, field, kind) {
+  const optional = kind.endsWith("?");
+  const k = optional ? kind.slice(0, -1) : kind;
+  let parse;
+  if (k === "num" || k === "int") parse = number(bounds(cat, field), k === "int");
+  else if (k === "bool") parse = (s) => (s === "1" || s === "0" ? ok(s === "1") : bad(`'${s}' is not 1 (on) or 0 (off)`));
+  else if (k === "dataset") {
+    const pattern = new RegExp(cat.config.bounds.dataset.pattern);
+    parse = (s) => (pattern.test(s) ? ok(s) : bad(`'${s}' is not a dataset name`));
+  } else if (k === "features") parse = listOf(oneOf(names(cat, "features"), "an input feature"));
+  else if (k === "layers") {
+    const lim = layerLimits(cat);
+    parse = listOf(number({ min: 1, max: lim.width, xmin: null, xmax: null }, true), { min: 0, max: lim.layers });
+  } else if (k === "hidden") parse = listOf(oneOf(hiddenActivationNames(cat), "a hidden-layer activation"), { single: true });
+  else if (k === "dtypes") parse = oneOf(cat.dtypes, WHAT.dtypes);
+  else parse = oneOf(names(cat, k), WHAT[k]);
+  return optional ? nullable(parse) : parse;
+}
+
 /** [hash key, config key, parse] for every property, from the catalog. */
 function table(cat) {
-  const num = (key) => number(bounds(cat, key));
-  const int = (key) => number(bounds(cat, key), true);
-  const lim = layerLimits(cat);
-  const width = number({ min: 1, max: lim.width, xmin: null, xmax: null }, true);
-  const datasetPattern = new RegExp(cat.config.bounds.dataset.pattern);
-  return [
-    ["dataset", "dataset", (s) => (datasetPattern.test(s) ? ok(s) : bad(`'${s}' is not a dataset name`))],
-    ["noise", "noise", num("noise")],
-    ["train", "train_fraction", num("train_fraction")],
-    ["samples", "n_samples", nullable(int("n_samples"))],
-    ["in", "features", listOf(oneOf(names(cat, "features"), "an input feature"))],
-    ["std", "standardize", (s) => (s === "1" || s === "0" ? ok(s === "1") : bad(`'${s}' is not 1 (standardise the inputs) or 0`))],
-    ["layers", "hidden_layers", listOf(width, { min: 0, max: lim.layers })],
-    ["act", "activation", listOf(oneOf(hiddenActivationNames(cat), "a hidden-layer activation"), { single: true })],
-    ["out", "output_activation", nullable(oneOf(names(cat, "activations"), "an output activation"))],
-    ["cost", "cost", nullable(oneOf(names(cat, "costs"), "a cost"))],
-    ["init", "init", oneOf(names(cat, "inits"), "an initialisation")],
-    ["opt", "optimizer", oneOf(names(cat, "optimizers"), "an optimiser")],
-    ["mom", "momentum", num("momentum")],
-    ["lr", "learning_rate", num("learning_rate")],
-    ["batch", "batch_size", int("batch_size")],
-    ["reg", "regularization", nullable(oneOf(names(cat, "regularizations"), "a regularisation"))],
-    ["regRate", "regularization_rate", num("regularization_rate")],
-    ["dtype", "dtype", oneOf(cat.dtypes, "a dtype")],
-    ["seed", "seed", int("seed")],
-    ["epochs", "epochs", int("epochs")],
-    ["target", "target_cost", nullable(num("target_cost"))],
-    ["speed", "speed", nullable(num("speed"))],
-  ];
+  return Object.entries(FIELDS).map(([field, [key, kind]]) => [key, field, parser(cat, field, kind)]);
 }
 
 const tables = new WeakMap();
 const tableOf = (cat) => tables.get(cat) || (tables.set(cat, table(cat)), tables.get(cat));
 
 /** How a config value is written in the hash. */
-function write(field, v) {
+function write(v) {
   if (v === null || v === undefined) return AUTO;
-  if (field === "standardize") return v ? "1" : "0";
+  if (typeof v === "boolean") return v ? "1" : "0";
   return joined(v);
 }
 
@@ -115,7 +136,7 @@ export function readHash(cat, hash = location.hash) {
 /** The hash for a config and the open run id. */
 export function makeHash(cat, config, runId) {
   const params = new URLSearchParams();
-  for (const [key, field] of tableOf(cat)) params.set(key, write(field, config[field]));
+  for (const [key, field] of tableOf(cat)) params.set(key, write(config[field]));
   if (runId) params.set("run", runId);
   // characters a fragment may hold as they are, for a link a person can read
   return `#${params.toString().replace(/%(2C|3A|5E|28|29)/g, (m) => decodeURIComponent(m))}`;

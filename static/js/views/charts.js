@@ -121,7 +121,7 @@ const COST = {
     return {
       ...base, margin: { l: 46, r: classification ? 36 : 12, t: 8, b: 22 }, height: 160,
       xaxis: { ...base.xaxis, zeroline: false },
-      yaxis: { ...base.yaxis, type: s.view.logScale ? "log" : "linear" },
+      yaxis: { ...base.yaxis, type: s.view.logScale ? "log" : "-" }, // "-": Plotly's own choice, linear for numbers
       yaxis2: { overlaying: "y", side: "right", range: [0, 1.02], visible: classification, tickformat: ".0%", showgrid: false,
         tickmode: "array", tickvals: [0, 0.5, 1], fixedrange: true },
       shapes: scrubShape(s), uirevision: s.run ? s.run.id : "none",

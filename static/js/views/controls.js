@@ -79,7 +79,7 @@ export function mountControls(root, actions) {
   $("#step").addEventListener("click", () => actions.step("epoch"));
   $("#step-batch").addEventListener("click", () => actions.step("batch"));
   $("#reset").addEventListener("click", () => actions.reset());
-  const randomSeed = () => actions.setConfig({ seed: Math.floor(Math.random() * 100000) });
+  const randomSeed = () => actions.setConfig({ seed: Math.floor(Math.random() * 1e6) });
   $("#random-seed").addEventListener("click", randomSeed);
   $("#regenerate").addEventListener("click", randomSeed);
 

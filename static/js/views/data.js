@@ -11,7 +11,7 @@ import { CLASS_COLORS, VALUE_SCALE, classColor, lutIndex, mapToPixels, maxAbs } 
 import { fmt, fmtPct, setText } from "../format.js";
 import { Pacer } from "../pace.js";
 import { shownSnapshot, tensor } from "../state.js";
-import { drawConfusion, drawRegression, drawSamples, predictedClasses, sizeCanvas } from "./predictions.js";
+import { drawConfusion, drawRegression, drawSamples, labelAt, predictedClasses, sizeCanvas } from "./predictions.js";
 
 const HEAT_ALPHA = 160; // Playground's heatmap alpha (of 255)
 const SHARE = 0.1; // of the main thread, at most, for following new snapshots
@@ -89,6 +89,12 @@ export function mountData(root, actions) {
   const confusion = root.querySelector("canvas.confusion");
   const regression = root.querySelector("canvas.regression");
   const showTest = root.querySelector(".show-test");
+  // the whole class name under the pointer (the drawn ones are cut to their cell)
+  confusion.addEventListener("mousemove", (ev) => {
+    const r = confusion.getBoundingClientRect();
+    const t = labelAt(confusion, ev.clientX - r.left, ev.clientY - r.top);
+    if (confusion.title !== t) confusion.title = t;
+  });
   showTest.addEventListener("change", () => actions.setView({ showTest: showTest.checked }));
   let drawnKey = "";
   let drawnSnap = -1;

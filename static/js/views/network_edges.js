@@ -52,7 +52,7 @@ export function drawEdges(ctx, gap, snap, prep, dpr) {
   const s = max > 0 ? 1 / max : 0;
   const curve = prep.scale.curve;
   for (let e = 0; e < n; e++) {
-    const t = curve === "linear" ? cd[e] * s : shape(cd[e] * s, curve);
+    const t = curve === "lin" ? cd[e] * s : shape(cd[e] * s, curve);
     let b = Math.round(t * BUCKETS);
     b = b < -BUCKETS ? -BUCKETS : b > BUCKETS ? BUCKETS : b || 0;
     const w = thin ? 0 : widthClass(W.data[e]);
