@@ -149,6 +149,10 @@ export function createActions(store, { requestFrame }) {
     try {
       let t = performance.now();
       setRun(await api.patch(run.id, { epochs: limit }), t);
+      // the run goes on as a new life of the same run: follow it with a new stream, from the last epoch held
+      const h = get().history;
+      if (stream) stream.close();
+      stream = connectRun(store, run.id, { since: h && h.length ? h.lastEpoch() : -1 });
       t = performance.now();
       setRun(await api.control(run.id, "resume"), t);
     } catch (err) {

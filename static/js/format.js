@@ -41,6 +41,13 @@ const SUB = "₀₁₂₃₄₅₆₇₈₉";
 export const supText = (n) => String(n).replace(/\d/g, (d) => SUP[d]);
 export const subText = (n) => String(n).replace(/\d/g, (d) => SUB[d]);
 
+/** A select's tooltip: its chosen option's whole text (a narrow select cuts it). */
+export function selectTitle(el) {
+  const o = el.selectedOptions && el.selectedOptions[0];
+  const t = o ? o.title || o.textContent : "";
+  if (el.title !== t) el.title = t;
+}
+
 /** Set an element's text only when it changes (a write, even of the same text, costs a layout). */
 export function setText(el, text) {
   if (el.textContent !== text) el.textContent = text;

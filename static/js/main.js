@@ -146,6 +146,7 @@ Object.defineProperty(window, "__bpv", {
       return { length: e.length, first: e.length ? e[0] : null, last: e.length ? e[e.length - 1] : null, consecutive };
     },
     view: () => ({ ...store.state.view, following: store.state.following }),
+    selection: () => store.state.selection,
     /** Sample the value of a tensor element of the shown snapshot. */
     value: (name, index) => {
       const snap = shownSnapshot(store.state);

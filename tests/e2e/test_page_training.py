@@ -22,7 +22,8 @@ def test_play_after_done_goes_on_with_the_same_run(browser, server):
         assert "Go on to epoch 60" in p.get_attribute("#play", "title")
         p.click("#play")  # the same run, 30 epochs more
         p.wait_for_function("() => window.__bpv.run().config.epochs === 60", timeout=30_000)
-        p.wait_for_function("() => window.__bpv.run().state === 'done' && window.__bpv.run().epoch === 60", timeout=60_000)
+        done_at = "e => window.__bpv.run().state === 'done' && window.__bpv.run().epoch === e"
+        p.wait_for_function(done_at, arg=60, timeout=60_000)
         assert p.evaluate("window.__bpv.run().id") == run_id
         p.wait_for_function("() => window.__bpv.historyEpochs().last === 60")
         assert p.evaluate("window.__bpv.historyEpochs()") == {"length": 61, "first": 0, "last": 60, "consecutive": True}
@@ -35,14 +36,12 @@ def test_play_after_done_goes_on_with_the_same_run(browser, server):
         p.keyboard.press("Escape")
         p.locator("body").click(position={"x": 5, "y": 5})
         p.keyboard.press(" ")  # space is play, here: go on
-        p.wait_for_function("() => window.__bpv.run().state === 'done' && window.__bpv.run().epoch === 100", timeout=60_000)
+        p.wait_for_function(done_at, arg=100, timeout=60_000)
         assert p.evaluate("window.__bpv.run().id") == run_id
-        xs = None
         wait_curves(p)
         xs = p.evaluate("document.querySelector('.cost-chart').data[0].x")
         assert xs[0] == 0 and xs[-1] == 100 and all(b > a for a, b in zip(xs, xs[1:], strict=False))
         shot(p, "15-continued.png")
-        # a stopped run goes on too
         assert watch.errors() == []
     finally:
         p.context.close()
@@ -135,7 +134,8 @@ def test_set_a_weight_and_a_bias_by_hand_while_paused(page, server):
     run_id = p.evaluate("window.__bpv.run().id")
     walk = server.send("POST", f"/api/runs/{run_id}/walkthrough", {})
     assert walk["layers"][1]["W"][e["i"]][e["j"]] == 1.5
-    # a bias: click a hidden neuron
+    # a bias: click a hidden neuron (the form's button scrolled the page: back to the diagram)
+    p.evaluate("window.scrollTo(0, 0)")
     d = p.evaluate("window.__bpv.network()")
     nrn = next(x for x in d["neurons"] if x["l"] == 1 and x["j"] == 0)
     p.mouse.click(d["canvas"]["left"] + nrn["x"] + nrn["size"] / 2, d["canvas"]["top"] + nrn["y"] + nrn["size"] / 2)

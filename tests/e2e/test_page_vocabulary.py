@@ -54,7 +54,8 @@ def catalog_numbers(cat: dict[str, Any]) -> set[float]:
 
 
 def word(name: str) -> re.Pattern[str]:
-    return re.compile(r"(?<![\w^*(])" + re.escape(name) + r"(?![\w^*(])")
+    """The name as a word of its own: not part of an identifier or of a CSS selector (canvas.plane, #momentum-x)."""
+    return re.compile(r"(?<![\w^*(.#-])" + re.escape(name) + r"(?![\w^*(-])")
 
 
 def test_no_js_file_names_a_model_constant(server):
@@ -117,7 +118,8 @@ def test_forms_and_limits_follow_the_servers_catalog(browser, tmp_path):
                 got = p.locator(f"[data-key={key}] option").evaluate_all("os => os.map(o => o.value)")
                 assert got == [t["name"] for t in cat[table]]
             assert p.get_attribute("[data-key=epochs]", "max") == "5000"
-            assert p.get_attribute("[data-key=batch_size]", "max") == str(cat["config"]["bounds"]["batch_size"]["maximum"])
+            batch = cat["config"]["bounds"]["batch_size"]["maximum"]
+            assert p.get_attribute("[data-key=batch_size]", "max") == str(batch)
             assert p.get_attribute(".layer-width", "max") == "12"
             p.click(".add-layer")  # 3 hidden layers: the limit
             p.wait_for_function("() => window.__bpv.run().layer_sizes.length === 5")
@@ -170,7 +172,8 @@ def test_one_relu_output_is_thresholded_as_the_server_does(browser, server):
         shown = settle(p)
         run_id = p.evaluate("window.__bpv.run().id")
         for _ in range(3):
-            p.wait_for_function("e => window.__bpv.accuracy() && window.__bpv.accuracy().epoch === e", arg=shown["epoch"])
+            p.wait_for_function("e => window.__bpv.accuracy() && window.__bpv.accuracy().epoch === e",
+                                arg=shown["epoch"])
             page = p.evaluate("window.__bpv.accuracy()")
             points = server.get(f"/api/runs/{run_id}/history")["points"]
             server_acc = next(q["accuracy"] for q in points if q["epoch"] == shown["epoch"])

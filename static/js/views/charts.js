@@ -96,7 +96,7 @@ const COST_COLUMNS = ["train_cost", "test_cost", "accuracy"];
 /** The cost chart: train and test cost, test accuracy on the right axis, and overlaid runs' train cost. */
 const COST = {
   selector: ".cost-chart",
-  note: "cost left, accuracy right",
+  note: "",
   columns: () => COST_COLUMNS,
   traces(s, x, ys) {
     const traces = [
@@ -135,7 +135,7 @@ const layersOf = (s) => Math.max(0, s.layerSizes.length - 1);
 /** The norms chart: ‖δˡ‖ (solid) and ‖∂C/∂Wˡ‖ (dotted) per layer, log scale (ticks at powers of ten). */
 const NORMS = {
   selector: ".norm-chart",
-  note: "solid ‖δˡ‖ · dotted ‖∂C/∂Wˡ‖",
+  note: "",
   columns: (s) => Array.from({ length: layersOf(s) }, (_, l) => [`delta_norms.${l}`, `grad_norms.${l}`]).flat(),
   traces(s, x, ys) {
     const traces = [];
@@ -184,6 +184,7 @@ function legendOf(el, traces, note) {
   const tail = document.createElement("span");
   tail.className = "legend-note";
   tail.textContent = note;
+  tail.hidden = !note;
   el.replaceChildren(...traces.filter((t) => t.label !== null).map((t) => {
     const item = document.createElement("span");
     item.className = "legend-item";

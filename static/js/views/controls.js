@@ -5,7 +5,7 @@
 // catalog (catalog.js): this file names no activation, cost, limit or default.
 
 import { autoOutput, bounds, boundsText, costsFor, inBounds, label, names } from "../catalog.js";
-import { fmtEpoch, setText } from "../format.js";
+import { fmtEpoch, selectTitle, setText } from "../format.js";
 import { continuable, hiddenActivations, isRunning, nextLimit, shownSnapshot } from "../state.js";
 
 const READ = {
@@ -40,13 +40,6 @@ function valid(cat, key, type, v) {
   if ((type === "int" || type === "optint") && !Number.isInteger(v)) return false;
   if (typeof v === "number") return inBounds(bounds(cat, key), v);
   return true;
-}
-
-/** A select's tooltip: the chosen option's whole text (a narrow select cuts it). */
-function titleOf(el) {
-  const o = el.selectedOptions && el.selectedOptions[0];
-  const t = o ? o.title || o.textContent : "";
-  if (el.title !== t) el.title = t;
 }
 
 export function mountControls(root, actions) {
@@ -175,7 +168,7 @@ export function mountControls(root, actions) {
         el.append(new Option(text, text)); // a value set by the API or a link, outside the usual choices
       }
       if (el.value !== text) el.value = text;
-      if (el.tagName === "SELECT") titleOf(el);
+      if (el.tagName === "SELECT") selectTitle(el);
       const out = root.querySelector(`output[data-for="${key}"]`);
       if (out) setText(out, `${el.value}${el.dataset.unit || ""}`);
     }

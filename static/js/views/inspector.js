@@ -265,7 +265,9 @@ export function mountInspector(root, actions) {
       root.classList.toggle("empty", !sel);
       const editable = !!sel && !!snap && s.following && !!s.run && s.run.state === "paused";
       const eKey = editable ? `${selKey}|${snap.serial}` : "";
-      if (eKey !== editKey && !(edit.contains(document.activeElement) && editable)) {
+      // a new number for the same selection does not replace the field while it is being typed in
+      const typing = editable && edit.contains(document.activeElement) && editKey.startsWith(`${selKey}|`);
+      if (eKey !== editKey && !typing) {
         editKey = eKey;
         const form = editable ? editForm(sel, snap, s, actions) : null;
         edit.replaceChildren(...(form ? [form] : []));

@@ -2,6 +2,7 @@
 // activation of each layer. Every change resets the run (a new network), as in Playground.
 
 import { hiddenActivationNames, label, layerLimits } from "../catalog.js";
+import { selectTitle } from "../format.js";
 import { compactActivation, hiddenActivations } from "../state.js";
 
 function button(text, label, onClick, disabled = false) {
@@ -74,6 +75,7 @@ export function mountLayers(root, actions) {
     for (const a of hiddenActivationNames(state.catalog)) select.append(new Option(label(state.catalog, "activations", a), a, false, a === act));
     select.title = label(state.catalog, "activations", act);
     select.addEventListener("change", () => {
+      selectTitle(select);
       const [layers, acts] = current();
       acts[k] = select.value;
       apply(layers, acts);

@@ -9,7 +9,7 @@
 // than that they cannot be read, and each change costs the page a layout.
 
 import { GRAD_SCALE, LOG_DECADES, VALUE_SCALE, drawLegendBar } from "../colors.js";
-import { fmt, setText } from "../format.js";
+import { fmt, selectTitle, setText } from "../format.js";
 import { Pacer } from "../pace.js";
 import { shownSnapshot, tensor } from "../state.js";
 import { drawCaptions } from "./network_captions.js";
@@ -21,6 +21,8 @@ import { computeLayout, hitTest } from "./network_layout.js";
 const $ = (root, sel) => root.querySelector(sel);
 const SHARE = 0.35; // of the main thread, at most, for redrawing the diagram with new snapshots
 const LABELS_MS = 250; // legends and the hover box: at most 4 changes a second
+const ROW_PX = 12; // px per input row when the inputs are many
+const MAX_HEIGHT = 640; // px: the diagram grows for many inputs up to here
 const SCALE_NOTES = { running: "running max", epoch0: "fixed at epoch 0", frame: "this frame's max" };
 
 export function mountNetwork(root, actions) {
@@ -62,10 +64,12 @@ export function mountNetwork(root, actions) {
   $(root, ".grad-scale").addEventListener("change", (ev) => actions.setView({ gradScale: ev.target.value }));
   $(root, ".grad-log").addEventListener("change", (ev) => actions.setView({ gradLog: ev.target.checked }));
   let column = null; // inputColumn() of the drawn state
+  let drawnModes = "";
 
+  let inputRows = 0; // a net with many inputs gets the height for a readable row each (ROW_PX)
   const resize = () => {
     const w = Math.floor(wrap.clientWidth);
-    const h = Math.round(Math.max(260, Math.min(480, w * 0.55)));
+    const h = Math.round(Math.max(260, Math.min(480, w * 0.55), Math.min(MAX_HEIGHT, inputRows * ROW_PX + 48)));
     const d = window.devicePixelRatio || 1;
     if (w === cssW && h === cssH && d === dpr) return;
     cssW = w;
@@ -194,7 +198,11 @@ export function mountNetwork(root, actions) {
   return {
     update(s) {
       state = s;
-      if (!cssW) resize();
+      const rows = s.layerSizes.length ? s.layerSizes[0] : 0;
+      if (!cssW || rows !== inputRows) {
+        inputRows = rows;
+        resize();
+      }
       if (!cssW || !s.layerSizes.length) return;
       if (renderer.themeKey !== s.theme) {
         renderer.theme = canvasTheme(root);
@@ -248,14 +256,19 @@ export function mountNetwork(root, actions) {
       drawnSnap = serial;
       pacer.measure(() => paint(usable, opts));
       frames++;
-      const sync = (sel, prop, v) => {
-        const el = $(root, sel);
-        if (el[prop] !== v) el[prop] = v;
-      };
-      sync(".edge-color", "value", view.edgeColor);
-      sync(".delta-mode", "value", view.deltaMode);
-      sync(".grad-scale", "value", view.gradScale);
-      sync(".grad-log", "checked", view.gradLog);
+      const modes = [view.edgeColor, view.deltaMode, view.gradScale, view.gradLog].join("|");
+      if (modes !== drawnModes) { // the colouring controls show what is drawn (a link or another tab may set it)
+        drawnModes = modes;
+        const sync = (sel, prop, v) => {
+          const el = $(root, sel);
+          if (el[prop] !== v) el[prop] = v;
+          if (el.tagName === "SELECT") selectTitle(el);
+        };
+        sync(".edge-color", "value", view.edgeColor);
+        sync(".delta-mode", "value", view.deltaMode);
+        sync(".grad-scale", "value", view.gradScale);
+        sync(".grad-log", "checked", view.gradLog);
+      }
       legends();
     },
     /** Geometry for tests and benchmarks (CSS px relative to the canvas). */
