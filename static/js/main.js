@@ -53,6 +53,10 @@ watchTheme(store, document.getElementById("theme-toggle"));
 // the top bar's settings fold away behind a button.
 const topbar = document.querySelector(".topbar");
 new ResizeObserver(() => document.documentElement.style.setProperty("--topbar-h", `${topbar.offsetHeight}px`)).observe(topbar);
+// (buttons, not links: the URL's hash holds the setup)
+for (const b of topbar.querySelectorAll(".jump [data-target]")) {
+  b.addEventListener("click", () => document.getElementById(b.dataset.target).scrollIntoView({ block: "start" }));
+}
 const settingsToggle = topbar.querySelector(".settings-toggle");
 settingsToggle.addEventListener("click", () => {
   const open = topbar.querySelector(".top-controls").classList.toggle("open");

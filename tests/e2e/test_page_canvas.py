@@ -68,12 +68,14 @@ def pause_after(p, epochs: int) -> dict:
 
 
 def check_edges(p, tensor_name: str, sign_of, min_share: float) -> dict[tuple[int, int, int], int]:
-    """Every clear edge whose |value| is at least min_share of the largest has the hue of its sign."""
+    """Every clear edge whose |value| is at least min_share of its colour scale's end (the legend's max: for
+    gradients the largest seen over the run, by default) has the hue of its sign."""
     points = p.evaluate(SAMPLE_POINTS)
     n = sizes(p)
     js = "([name, k]) => window.__bpv.value(name, k)"
     vals = [p.evaluate(js, [f"{tensor_name}{e['l']}", e["i"] * n[e["l"]] + e["j"]]) for e in points]
-    vmax = max(abs(v) for v in vals)
+    vmax = p.evaluate("window.__bpv.network().legend.edgeMax")
+    assert vmax >= max(abs(v) for v in vals) * (1 - 1e-6)
     pixels = p.evaluate(PIXELS, points)
     checked = {}
     for e, v, px in zip(points, vals, pixels, strict=True):

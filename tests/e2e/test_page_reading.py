@@ -58,6 +58,7 @@ def test_long_names_are_cut_with_their_whole_text_at_hand(browser, server):
         p.wait_for_function(title_is, arg=f"true: {classes[0]}")
         p.mouse.move(box["x"] + labels["pad"] + labels["cell"] * 1.5, box["y"] + labels["top"] - 6)
         p.wait_for_function(title_is, arg=f"predicted: {classes[1]}")
+        wait_curves(p)
         shot(p, "17-long-names.png")
         assert watch.errors() == []
     finally:
@@ -125,7 +126,7 @@ def test_phone_keeps_play_and_the_controls_in_reach(browser, server):
         assert p.evaluate("document.documentElement.scrollWidth") <= 390
         for target, sel in (("Data", "[data-key=dataset]"), ("Training", "[data-key=output_activation]"),
                             ("Runs", ".runs-search"), ("Cost", ".cost-chart")):
-            p.click(f".jump a:text-is('{target}')")
+            p.click(f".jump button:text-is('{target}')")
             p.wait_for_function("s => { const r = document.querySelector(s).getBoundingClientRect();"
                                 " return r.top >= 0 && r.bottom <= innerHeight; }", arg=sel)
             play = p.locator("#play").bounding_box()
@@ -135,7 +136,8 @@ def test_phone_keeps_play_and_the_controls_in_reach(browser, server):
         p.wait_for_function("() => window.__bpv.run().config.learning_rate === 0.1")
         p.click("#play")
         wait_state(p, "running")
-        shot(p, "05-phone.png")
+        assert "dataset=circle" in p.url and p.locator(".message.error").count() == 0  # the setup stays in the URL
+        shot(p, "24-phone-controls.png")
         assert watch.errors() == []
     finally:
         p.context.close()
@@ -190,6 +192,7 @@ def test_runs_list_is_paged_searchable_and_named_by_dataset(browser, server):
         p.wait_for_function("() => document.querySelectorAll('.runs-list .run-row').length === 2")
         names = p.locator(".runs-list .run-name").all_inner_texts()
         assert sorted(names) == ["mine", "mine (2)"]
+        p.locator("#runs-panel").evaluate("el => el.scrollIntoView({block: 'center'})")
         shot(p, "20-runs-list.png")
         assert watch.errors() == []
     finally:

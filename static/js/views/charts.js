@@ -253,6 +253,7 @@ function full(P, chart, s, key, shapeKey) {
 export function mountCharts(root, actions) {
   const readout = root.querySelector(".cost-readout");
   const scope = root.querySelector(".norm-scope");
+  let scopeRev = -1;
   const logBox = root.querySelector(".log-scale");
   logBox.addEventListener("change", () => actions.setView({ logScale: logBox.checked }));
   const charts = [chartOf(root, COST), chartOf(root, NORMS)];
@@ -320,8 +321,11 @@ export function mountCharts(root, actions) {
         ? `${snap ? "time travel: " : ""}epoch ${v("epoch")} · train cost ${fmt(v("train_cost"))} · test cost ${fmt(v("test_cost"))}` +
           (v("accuracy") != null ? ` · accuracy ${fmtPct(v("accuracy"))} test, ${fmtPct(v("train_accuracy"))} train` : "")
         : "no epochs yet");
-      readout.classList.toggle("travelling", !!snap);
-      setText(scope, gradientScope(s.catalog, s.data ? s.data.train.y.length : NaN));
+      if (readout.classList.contains("travelling") !== !!snap) readout.classList.toggle("travelling", !!snap);
+      if (scopeRev !== s.rev.data) {
+        scopeRev = s.rev.data;
+        setText(scope, gradientScope(s.catalog, s.data ? s.data.train.y.length : NaN));
+      }
       if (logBox.checked !== s.view.logScale) logBox.checked = s.view.logScale;
       if (!P || busy) return;
       const now = performance.now();

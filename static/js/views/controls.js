@@ -191,8 +191,10 @@ export function mountControls(root, actions) {
       // the epoch counter changes every frame while training; while time-travelling it shows the epoch shown
       const shown = !s.following && shownSnapshot(s);
       setText(epochEl, fmtEpoch(shown ? shown.epoch : s.run ? s.run.epoch : 0));
-      epochEl.classList.toggle("travelling", !!shown);
-      epochEl.title = shown ? `time travel: epoch ${shown.epoch} of ${s.run.epoch}` : "";
+      if (epochEl.classList.contains("travelling") !== !!shown) {
+        epochEl.classList.toggle("travelling", !!shown);
+        epochEl.title = shown ? "time travel: the epoch shown (live: the button under the diagram)" : "";
+      }
       const st = s.run ? s.run.state : "no run";
       const key = [st, s.run && s.run.reason, s.run && s.run.epoch, s.busy, s.rev.config, s.rev.datasets].join("|");
       if (key === drawnKey) return;

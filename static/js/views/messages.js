@@ -28,8 +28,7 @@ export function mountMessages(root, actions) {
         const div = document.createElement("div");
         div.className = "message error health";
         div.setAttribute("role", "alert");
-        div.textContent = `The server's storage is ${s.health.status}: ${s.health.reason || "no reason given"}. `
-          + "Training goes on; what it makes is kept in memory and written once storage works again.";
+        div.textContent = `The server's storage is ${s.health.status}: ${s.health.reason || "it gave no reason"}`;
         items.push(div);
       }
       if (s.connection === "closed" && s.run) {

@@ -65,6 +65,7 @@ export function mountNetwork(root, actions) {
   $(root, ".grad-log").addEventListener("change", (ev) => actions.setView({ gradLog: ev.target.checked }));
   let column = null; // inputColumn() of the drawn state
   let drawnModes = "";
+  let drawnColumn = {};
 
   let inputRows = 0; // a net with many inputs gets the height for a readable row each (ROW_PX)
   const resize = () => {
@@ -210,9 +211,15 @@ export function mountNetwork(root, actions) {
         drawnScene = "";
         captionsKey = "";
       }
-      column = inputColumn(s);
+      // the input column changes with the run and its data, not with its snapshots
+      const config = s.run ? s.run.config : null; // a new object only when the run's setup changed
+      if (!column || config !== drawnColumn.config || s.rev.data !== drawnColumn.data || s.rev.datasets !== drawnColumn.sets) {
+        drawnColumn = { config, data: s.rev.data, sets: s.rev.datasets };
+        column = inputColumn(s);
+        column.key = JSON.stringify([column.slots, column.names]);
+      }
       const sizesKey = s.layerSizes.join(",");
-      const layoutKey = [sizesKey, cssW, cssH, JSON.stringify(column.slots), JSON.stringify(column.names)].join("|");
+      const layoutKey = [sizesKey, cssW, cssH, column.key].join("|");
       if (!layout || layout.key !== layoutKey) {
         const c = captions.getContext("2d");
         c.font = "11px system-ui, sans-serif";

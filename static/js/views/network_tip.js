@@ -1,7 +1,7 @@
 // What the diagram says in words: the input column (which inputs, named how) and the hover box's lines.
 
 import { entry, gradientScope, label } from "../catalog.js";
-import { fmt } from "../format.js";
+import { fmt, subText, supText } from "../format.js";
 
 /**
  * The input column: for 2-D data, Playground's features in the catalog's order (those the run does not use
@@ -67,7 +67,8 @@ export function describe(hit, snap, s, column) {
   const e = i * n + j;
   const from = l === 1 && column && column.names ? `input ${i + 1} (${column.names[i]})` : `layer ${l - 1} #${i + 1}`;
   const act = entry(cat, "activations", s.activations[l - 1]);
-  return [`weight W${l}[${i + 1},${j + 1}]: ${from} → layer ${l} #${j + 1}`,
+  const ij = i < 9 && j < 9 ? `${i + 1}${j + 1}` : `${i + 1},${j + 1}`;
+  return [`weight W${supText(l)}${subText(ij)}: ${from} → layer ${l} #${j + 1}`,
     `w = ${fmt(v(snap, `W${l}`, e))}`, `∂C/∂w = ${fmt(v(snap, `dW${l}`, e))}, ${scope}`,
     `∂Cₓ/∂w = aⱼˡ⁻¹ δₖˡ = ${fmt((v(snap, `a${l - 1}`, i) ?? NaN) * (v(snap, `delta${l}`, j) ?? NaN))} (probe)`,
     act ? `σ of layer ${l}: ${act.label}` : "", "click for the equation"].filter(Boolean);

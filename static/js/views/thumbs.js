@@ -6,6 +6,7 @@ import { VALUE_SCALE, classColor, lutIndex } from "../colors.js";
 import { sizeCanvas } from "./predictions.js";
 
 const SIZE = 44;
+const UPLOADS = 4; // the newest uploads get a thumbnail (all are in the menu)
 
 function drawPoints(ctx, d) {
   const X = [...d.train.X, ...d.test.X];
@@ -59,8 +60,7 @@ export function mountThumbs(root, actions) {
       const ctx = sizeCanvas(b.firstChild, SIZE, SIZE);
       if (preview && preview.image_shape) drawImage(ctx, preview);
       else if (preview && info.two_d) drawPoints(ctx, preview);
-      else {
-        ctx.fillStyle = "currentColor";
+      else { // a table: its number of columns
         ctx.font = "10px system-ui, sans-serif";
         ctx.textAlign = "center";
         ctx.fillStyle = "#888";
@@ -76,7 +76,9 @@ export function mountThumbs(root, actions) {
       if (key === drawnKey) return;
       drawnKey = key;
       actions.loadPreviews();
-      root.replaceChildren(...s.datasets.map((d) => {
+      let uploads = 0;
+      const shown = s.datasets.filter((d) => !d.name.startsWith("csv:") || d.name === s.config.dataset || uploads++ < UPLOADS);
+      root.replaceChildren(...shown.map((d) => {
         const b = thumb(d, s.previews[d.name]);
         b.setAttribute("aria-pressed", String(d.name === s.config.dataset));
         return b;
