@@ -16,7 +16,8 @@ function pageConfig(cat, runConfig) {
   return out;
 }
 
-const PREVIEW_POINTS = 120; // points of a dataset's thumbnail
+const PREVIEW_POINTS = 120; // points of a 2-D dataset's thumbnail
+const PREVIEW_IMAGES = 10; // examples fetched for another's (the thumbnail shows one image)
 
 export function createActions(store, { requestFrame }) {
   const get = () => store.state;
@@ -301,12 +302,16 @@ export function createActions(store, { requestFrame }) {
     /** A new run with the same setup: the same seed gives the same initial weights. */
     reset: () => newRun({ start: false }),
 
-    /** A few points of every dataset not previewed yet, for the thumbnails (one request each, once). */
-    loadPreviews() {
-      for (const d of get().datasets) {
-        if (previewing.has(d.name)) continue;
+    /**
+     * A few points of each of these datasets not previewed yet, for their thumbnails (one request each, once):
+     * points of a 2-D set, one image of the others (a table with neither gets no preview).
+     */
+    loadPreviews(datasets) {
+      for (const d of datasets) {
+        if (previewing.has(d.name) || (!d.two_d && d.name.startsWith("csv:"))) continue;
         previewing.add(d.name);
-        api.preview(d.name, { n_samples: Math.min(d.default_samples, PREVIEW_POINTS), seed: 0 })
+        const n = Math.min(d.default_samples, d.two_d ? PREVIEW_POINTS : PREVIEW_IMAGES);
+        api.preview(d.name, { n_samples: n, seed: 0 })
           .then((p) => store.set({ previews: { ...get().previews, [d.name]: p } }), () => {});
       }
     },

@@ -34,15 +34,16 @@ export function uniqueName(name, runs) {
   return `${base} (${k})`;
 }
 
-/** The runs to list for a search (every word must appear in its title, dataset, state or id). */
+/** The runs to list for a search: every word in its title, dataset or state, or the search is its id's start. */
 export function visibleRuns(s) {
-  const words = s.runsView.query.toLowerCase().split(/\s+/).filter(Boolean);
+  const query = s.runsView.query.trim().toLowerCase();
+  const words = query.split(/\s+/).filter(Boolean);
   const current = s.run ? s.run.id : null;
   return s.runs.items.filter((r) => {
     if (isDraft(r) && r.id !== current) return false;
     if (!words.length) return true;
-    const text = [runTitle(r, s.datasets), datasetLabel(s.datasets, r.config.dataset), r.state, r.id].join(" ").toLowerCase();
-    return words.every((w) => text.includes(w));
+    const text = [runTitle(r, s.datasets), datasetLabel(s.datasets, r.config.dataset), r.state].join(" ").toLowerCase();
+    return words.every((w) => text.includes(w)) || r.id.startsWith(query);
   });
 }
 

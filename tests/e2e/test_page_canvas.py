@@ -126,6 +126,7 @@ def inspector_numbers(p) -> dict[str, tuple[float, str]]:
 
 
 def click_neuron(p, l: int, j: int) -> None:
+    p.evaluate("window.scrollTo(0, 0)")  # the last click may have brought the inspector up
     d = p.evaluate("window.__bpv.network()")
     n = next(x for x in d["neurons"] if x["l"] == l and x.get("j") == j)
     p.mouse.click(d["canvas"]["left"] + n["x"] + n["size"] / 2, d["canvas"]["top"] + n["y"] + n["size"] / 2)
@@ -172,6 +173,7 @@ def test_inspector_numbers_equal_the_snapshot(page, server):
     expect(nums, "delta", float(t["delta3"][0]))
     expect(nums, "a-minus-y", float(t["a3"][0]) - float(t["y"][0]))
     # an edge: ∂C/∂w = a^{l−1} δˡ (probe), the batch mean dW, and w ← w − η ∂C/∂w
+    p.evaluate("window.scrollTo(0, 0)")
     points = p.evaluate(SAMPLE_POINTS)
     e = max((q for q in points if q["l"] == 2), key=lambda q: q["clear"])
     box = p.evaluate("window.__bpv.network().canvas")

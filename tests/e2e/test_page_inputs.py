@@ -22,6 +22,9 @@ def input_table(p) -> list[list[str]]:
 
 
 def click_at(p, x: float, y: float) -> None:
+    """Click the diagram at (x, y), in its canvas's coordinates, with the page scrolled back to the top (a
+    click on the diagram may have scrolled the inspector into view)."""
+    p.evaluate("window.scrollTo(0, 0)")
     box = p.evaluate("window.__bpv.network().canvas")
     p.mouse.click(box["left"] + x, box["top"] + y)
 

@@ -42,6 +42,7 @@ def runs(server) -> dict[str, dict[str, Any]]:
 
 def inspect(p, target: dict) -> dict[str, Any]:
     """Click a neuron ({l, j}) or an edge ({l, i, j} or the clearest edge of layer l) and read the inspector."""
+    p.evaluate("window.scrollTo(0, 0)")  # the last click brought the inspector up: the diagram back in view
     d = p.evaluate("window.__bpv.network()")
     box = d["canvas"]
     if "i" in target or target.get("edge"):

@@ -244,6 +244,7 @@ export function mountInspector(root, actions) {
   let drawnAt = 0;
   let timer = 0;
   let editKey = "";
+  let shownSel = null;
   return {
     update(s) {
       const snap = shownSnapshot(s);
@@ -290,6 +291,14 @@ export function mountInspector(root, actions) {
       body.replaceChildren(...(sel.kind === "neuron" ? neuronBlocks(sel, snap, s) : edgeBlocks(sel, snap, s)));
       body.dataset.epoch = String(snap.epoch);
       body.dataset.batch = String(snap.batch || 0);
+      if (sel !== shownSel) {
+        shownSel = sel;
+        // a new selection whose equation is below the screen's edge: scroll just enough for its first lines,
+        // instantly (a smooth scroll would move targets under the pointer); the top bar, with play, stays
+        const r = root.getBoundingClientRect();
+        const room = Math.max(220, window.innerHeight * 0.3);
+        if (r.top > window.innerHeight - room / 2) window.scrollBy(0, r.top - (window.innerHeight - room));
+      }
     },
   };
 }

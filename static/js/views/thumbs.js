@@ -75,9 +75,9 @@ export function mountThumbs(root, actions) {
       const key = [s.rev.datasets, s.rev.previews, s.config.dataset].join("|");
       if (key === drawnKey) return;
       drawnKey = key;
-      actions.loadPreviews();
       let uploads = 0;
       const shown = s.datasets.filter((d) => !d.name.startsWith("csv:") || d.name === s.config.dataset || uploads++ < UPLOADS);
+      actions.loadPreviews(shown);
       root.replaceChildren(...shown.map((d) => {
         const b = thumb(d, s.previews[d.name]);
         b.setAttribute("aria-pressed", String(d.name === s.config.dataset));
