@@ -36,7 +36,7 @@ COPY . /tmp/src
 RUN python -m pip install --no-deps --no-build-isolation /tmp/src \
     && rm -rf /tmp/src \
     && backprop-viz serve --help > /dev/null \
-    && python -c "import app.paths"
+    && python -c "import backprop_viz_server.paths"
 
 ENV BPV_HOST=0.0.0.0 \
     BPV_PORT=8000 \

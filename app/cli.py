@@ -394,7 +394,7 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 # -- serve ---------------------------------------------------------------------------------------------------
 
 def serve(args: argparse.Namespace) -> int:
-    from app.server import run_server  # lazily: `train` works without the server's dependencies
+    from .server import run_server  # lazily: `train` works without the server's dependencies
 
     return run_server(host=args.host, port=args.port, data_dir=args.data_dir, broker=args.broker,
                       database=args.database)
@@ -410,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return serve(args)
     if args.command == "worker":
-        from app.server import run_worker
+        from .server import run_worker
 
         return run_worker(broker=args.broker, database=args.database)
     if args.command in ("runs", "report"):

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
+import resource
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _default_max_connections() -> int:
+    """1 000, or half the process's file-descriptor limit when that is lower: SQLite, the workers' pipes and
+    the listening socket need descriptors too."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(16, min(1000, soft // 2)) if soft > 0 else 1000
 
 
 class Settings(BaseSettings):
@@ -50,12 +60,34 @@ class Settings(BaseSettings):
     def clustered(self) -> bool:
         return bool(self.broker_url and self.database_url)
 
-    # security
-    api_token: str | None = None  # when set, state-changing calls need it (Bearer / X-API-Token / "token")
-    token_for_reads: bool = False  # with a token: reads need it too
-    allowed_origins: list[str] = []  # WebSocket Origins besides the server's own
+    # connections (app/connections.py): open sockets at most (HTTP and WebSocket; beyond it a new one
+    # displaces the oldest that has not sent a request, and requests get 503), seconds a client may take to
+    # send a request's headers, seconds an idle keep-alive connection stays open
+    max_connections: int = Field(default_factory=_default_max_connections, ge=2, le=1_000_000)
+    header_timeout: float = Field(10.0, gt=0, le=3600)
+    keep_alive_timeout: int = Field(5, ge=1, le=3600)
+
+    # security (app/security.py; README "Security")
+    api_token: str | None = None  # generated at start when the server listens beyond loopback
+    token_for_reads: bool | None = None  # None: reads need the token when the server listens beyond loopback
+    allowed_hosts: Annotated[list[str], NoDecode] = []  # Host names besides loopback's; "*": any (DNS rebinding!)
+    allowed_origins: list[str] = []  # Origins besides the server's own that may open the stream or send writes
     cors_origins: list[str] = []  # CORS is off unless listed
     frame_ancestors: list[str] = []  # origins that may embed the page in a frame (a notebook's); none by default
+
+    @field_validator("api_token")
+    @classmethod
+    def _no_empty_token(cls, value: str | None) -> str | None:
+        return value or None  # BPV_API_TOKEN= (empty) means no token, not the empty one
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: Any) -> Any:
+        """A JSON list or a comma-separated string: ``viz.example.org,10.0.0.5``."""
+        if isinstance(value, str):
+            text = value.strip()
+            return json.loads(text) if text.startswith("[") else [h.strip() for h in text.split(",") if h.strip()]
+        return value
 
     @property
     def db_path(self) -> Path:

@@ -62,7 +62,8 @@ DtypeName = Annotated[str, OneOf("dtype", lambda: network.DTYPES)]
 RunStateName = Literal["queued", "running", "paused", "done", "stopped", "diverged", "failed", "interrupted"]
 
 Width = Annotated[int, Field(ge=1, le=4096)]
-_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+# strict: JSON types are kept — true is not 1, "4" is not 4 (an int is still a float: 1 for 1.0)
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class RunConfig(BaseModel):
@@ -121,7 +122,7 @@ class RunCreate(RunConfig):
 
 
 class ParameterEdit(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+    model_config = _STRICT
     kind: Literal["weight", "bias"]
     layer: int = Field(ge=1)
     row: int = Field(ge=0)
@@ -132,7 +133,7 @@ class ParameterEdit(BaseModel):
 class RunPatch(BaseModel):
     """``PATCH /api/runs/{id}``: only the fields given change. ``speed: null`` means unlimited."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+    model_config = _STRICT
     learning_rate: float | None = Field(None, gt=0, le=100)
     speed: float | None = Field(None, gt=0, le=100_000)
     probe_index: int | None = Field(None, ge=0)
@@ -142,8 +143,63 @@ class RunPatch(BaseModel):
                                "done or stopped goes on with it (paused again, from its checkpoint)")
 
 
+Number = Annotated[float, Field(allow_inf_nan=False)]
+Weights = list[list[Number]]
+
+
+class ExternalRunCreate(BaseModel):
+    """``POST /api/runs/external``: a model trained elsewhere (your own NumPy MLP, a PyTorch nn.Sequential of
+    Linear layers and elementwise activations) that streams its epochs into a run the page draws."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: str = Field("", max_length=200)
+    layer_sizes: list[int] = Field(min_length=2, max_length=66, description="n₀ … n_L: inputs, layers, outputs")
+    activations: list[str] = Field(min_length=1, max_length=65,
+                                   description="σ of layers 1 … L, names from GET /api/catalog (linear if none)")
+    task: Literal["classification", "regression"] = "classification"
+    n_classes: int = Field(2, ge=0, le=10_000)
+    epochs: int | None = Field(None, ge=1, description="the epochs it will train, if known")
+
+
+class ProbeIn(BaseModel):
+    """One example's forward and backward pass: aˡ for l = 0 … L (a⁰ its input), zˡ and δˡ for l = 1 … L,
+    its target y."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    activations: list[list[Number]]
+    zs: list[list[Number]]
+    deltas: list[list[Number]]
+    target: list[Number] = []
+
+
+class EpochIn(BaseModel):
+    """``POST /api/runs/{id}/epochs``: one epoch of an external run, its epochs numbered 0, 1, 2 … in order.
+    Wˡ of shape (n_{l−1}, n_l) (PyTorch's Linear.weight transposed), ∂C/∂Wˡ of the same shapes."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    epoch: int = Field(ge=0)
+    train_cost: Number
+    test_cost: Number | None = None
+    accuracy: float | None = Field(None, ge=0, le=1)
+    train_accuracy: float | None = Field(None, ge=0, le=1)
+    learning_rate: float = Field(0.0, ge=0, allow_inf_nan=False)
+    weights: list[Weights]
+    biases: list[list[Number]]
+    grad_weights: list[Weights]
+    grad_biases: list[list[Number]]
+    probe: ProbeIn | None = None
+
+
+class ExternalFinish(BaseModel):
+    """``POST /api/runs/{id}/finish``: the external program is done (or failed, with why)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    state: Literal["done", "failed"] = "done"
+    reason: str = Field("", max_length=2000)
+
+
 class StepRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+    model_config = _STRICT
     unit: Literal["epoch", "batch"] = "epoch"
 
 
@@ -159,6 +215,9 @@ class RunLinks(BaseModel):
 class RunOut(BaseModel):
     id: str
     name: str
+    kind: Literal["trained", "external"] = Field(
+        "trained", description="trained here, or external: a model trained by its own program, which streams "
+                               "its epochs in (POST /api/runs/external)")
     state: RunStateName
     reason: str
     epoch: int
@@ -562,12 +621,16 @@ class ErrorOut(BaseModel):
 _ERROR_TEXT = {
     400: "The body could not be read (not UTF-8, not JSON, a broken form)",
     401: "The API token is missing or wrong (only when the server has one)",
+    403: "Refused: a Host that is not allowed; or, for a change, another site's Origin or Sec-Fetch-Site, a form "
+         "or text/plain body, a browser's upload or the session cookie without X-CSRF-Token",
+    405: "Not a method of this path: the Allow header lists its methods",
     404: "No such run, dataset or stored epoch",
     409: "Not allowed in the run's current state; the message names it",
     413: "The request body is over the upload limit",
     422: "Invalid input or over a limit; the message names the field",
     429: "Too many live runs (or queued steps); the message says what to do",
-    503: "The server cannot do it now: its training workers or its storage are failing (the message says which)",
+    503: "The server cannot take this now: its training workers or its storage are failing, or it is at its limit "
+         "of connections (BPV_MAX_CONNECTIONS; Retry-After says when to try again); the message says which",
 }
 
 

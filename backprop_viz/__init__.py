@@ -30,6 +30,7 @@ from ._errors import (
     StreamError,
 )
 from ._frames import Snapshot, decode
+from ._track import Tracker
 from ._types import DatasetInfo, EpochPoint, RunInfo, RunState
 from ._version import __version__
 
@@ -55,6 +56,7 @@ __all__ = [
     "ServerError",
     "Snapshot",
     "StreamError",
+    "Tracker",
     "__version__",
     "decode",
 ]

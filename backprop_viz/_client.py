@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal, cast, overload
 
 import httpx
@@ -13,6 +13,7 @@ from websockets.sync.client import connect
 from ._base import Follower, RunBase, base_url, config_body, headers, ws_url
 from ._errors import BackpropVizError, ConnectError, StreamError, error_for
 from ._frames import Snapshot, decode
+from ._track import Tracker
 from ._types import DatasetInfo, EpochPoint, RunInfo
 
 MAX_FRAME = 1 << 28  # the largest stream message accepted (a 2 M-parameter net's snapshot is ~20 MB)
@@ -85,6 +86,20 @@ class Client:
         ``POST /api/runs`` (dataset, hidden_layers, activation, learning_rate, batch_size, epochs, seed …);
         every field has a default, and the server names the field at fault when one is refused."""
         return Run(self, self._json("POST", "/api/runs", json=config_body(name, start, config)))
+
+    def track(self, model: Any = None, *, name: str = "", layers: Sequence[int] | None = None,
+              activations: Sequence[str] | None = None, task: str = "classification", n_classes: int = 2,
+              epochs: int | None = None, probe: tuple[Any, Any, Any] | None = None) -> Tracker:
+        """Your own model on the page: a run of kind ``external`` that your training loop feeds, one
+        ``log_epoch`` per epoch — ``with c.track(model, name="my mlp") as t: … t.log_epoch(epoch,
+        train_cost=…)``. ``model``: a PyTorch nn.Sequential of Linear layers and elementwise activations (its
+        weights and gradients are read at each epoch; ``probe=(x, y, loss_fn)`` adds that example's zˡ, aˡ, δˡ),
+        or None with ``layers`` and ``activations`` to pass arrays to ``log_epoch`` (see ``Tracker``)."""
+        return Tracker(self, model, name=name, layers=layers, activations=activations, task=task,
+                       n_classes=n_classes, epochs=epochs, probe=probe)
+
+    def _make_run(self, info: RunInfo) -> Run:
+        return Run(self, info)
 
 
 class Run(RunBase):

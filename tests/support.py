@@ -90,7 +90,8 @@ async def wait_async(predicate: Callable[[], Awaitable[Any]], timeout: float = 3
 # -- the server -----------------------------------------------------------------------------------------------
 @dataclass
 class Server:
-    """uvicorn with the stream's flags, on its own data dir and log file. ``start`` waits for /healthz."""
+    """The server as ``backprop-viz serve`` runs it, on its own data dir and log file; ``start`` waits for
+    /healthz. ``nofile``: a lower file-descriptor limit for the server process."""
 
     data_dir: Path
     log_path: Path
@@ -99,6 +100,8 @@ class Server:
     factory: str = "app.main:create_app"
     expect_errors: bool = False  # the test expects errors in the log (a run made to raise …)
     root: Path = ROOT  # the checkout to serve (a benchmark may serve an older one beside this one)
+    nofile: int | None = None
+    host: str = "127.0.0.1"  # the address it listens on (url and ws_url stay on 127.0.0.1)
     proc: subprocess.Popen[bytes] | None = None
     _log_offset: int = 0
 
@@ -119,12 +122,27 @@ class Server:
         self.port = free_port()
         env = {**os.environ, "BPV_DATA_DIR": str(self.data_dir), "PYTHONUNBUFFERED": "1", **self.env}
         env.pop("BPV_PORT", None)
-        cmd = [PYTHON, "-m", "uvicorn", self.factory, "--factory", "--host", "127.0.0.1",
-               "--port", str(self.port), "--ws-per-message-deflate", "false", "--ws-max-size", "1048576"]
+        # The same entry point as `backprop-viz serve` (app/server.py: uvicorn's settings and the connection
+        # guards), with the app made by ``factory``.
+        module, _, name = self.factory.partition(":")
+        cmd = [PYTHON, "-c", f"import sys; from app.server import run_server; from {module} import {name}; "
+                             f"sys.exit(run_server({self.host!r}, {self.port}, factory={name}))"]
+        if self.root != ROOT:  # another checkout (an older page, measured beside this one): its own uvicorn line
+            cmd = [PYTHON, "-m", "uvicorn", self.factory, "--factory", "--host", self.host, "--port", str(self.port),
+                   "--ws-per-message-deflate", "false"]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
+        nofile = self.nofile
+
+        def prepare() -> None:
+            _die_with_parent()
+            if nofile is not None:
+                import resource
+
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
         self.proc = subprocess.Popen(cmd, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True, preexec_fn=_die_with_parent)
+                                     start_new_session=True, preexec_fn=prepare)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -386,15 +404,17 @@ def percentile(values: list[float], q: float) -> float:
 class RawWS:
     """A hand-made WebSocket client: the handshake, then frames written and read by hand."""
 
-    def __init__(self, port: int, path: str, origin: str | None = None, rcvbuf: int | None = None) -> None:
+    def __init__(self, port: int, path: str, origin: str | None = None, rcvbuf: int | None = None,
+                 host: str | None = None, headers: dict[str, str] | None = None) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         key = base64.b64encode(os.urandom(16)).decode()
-        lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Upgrade: websocket", "Connection: Upgrade",
-                 f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
+        lines = [f"GET {path} HTTP/1.1", f"Host: {host or f'127.0.0.1:{port}'}", "Upgrade: websocket",
+                 "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
         if origin:
             lines.append(f"Origin: {origin}")
+        lines.extend(f"{k}: {v}" for k, v in (headers or {}).items())
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         self.buf = b""
         while b"\r\n\r\n" not in self.buf:
@@ -723,3 +743,21 @@ class WorkerProc:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+
+@contextlib.contextmanager
+def tmpfs(where: Path, options: str) -> Iterator[Path]:
+    """A real, small tmpfs mounted at ``where`` (e.g. ``size=64k``, ``ro,size=1m``): a disk that fills or
+    refuses writes. Needs root: CI runs as root and fails here without it; elsewhere the test is skipped."""
+    import pytest
+
+    where.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True, text=True)
+    if r.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"cannot mount a tmpfs: {r.stderr.strip()}")
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)

@@ -1,24 +1,32 @@
-"""Typed dependencies: the services on ``app.state`` (for HTTP routes and the WebSocket alike) and the
-optional API token."""
+"""Typed dependencies: the services on ``app.state`` (for HTTP routes and the WebSocket alike) and who may
+call what (``app/security.py``'s ``Policy``: the token, the session cookie)."""
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from starlette.requests import HTTPConnection
 
 from ..config import Settings
+from ..security import Policy
 from ..services.data import DataService
 from ..services.reader import RunReader
 from ..services.runs import RunManager
 from ..services.storage import Storage
 
+LOGIN_HINT = ("open the login URL the server printed at start (/?token=…), or send 'Authorization: Bearer <token>' "
+              "(the server's BPV_API_TOKEN)")
+
 
 def get_settings(request: HTTPConnection) -> Settings:
     s: Settings = request.app.state.settings
     return s
+
+
+def get_policy(request: HTTPConnection) -> Policy:
+    p: Policy = request.app.state.policy
+    return p
 
 
 def get_runs(request: HTTPConnection) -> RunManager:
@@ -41,39 +49,27 @@ def get_reader(request: HTTPConnection) -> RunReader:
     return r
 
 
-def token_ok(settings: Settings, given: str | None) -> bool:
-    """True when no token is configured or ``given`` matches it (constant-time)."""
-    if not settings.api_token:
-        return True
-    return given is not None and secrets.compare_digest(given.encode(), settings.api_token.encode())
+def require_login(request: Request) -> None:
+    """State-changing calls: the token or the session cookie, when the server has a token. (The CSRF header
+    that a cookie needs beside it is checked earlier, by ``security.Guard``.)"""
+    policy = get_policy(request)
+    if policy.login_required and not policy.authenticated(request):
+        raise HTTPException(401, f"this server needs a token: {LOGIN_HINT}", headers={"WWW-Authenticate": "Bearer"})
 
 
-def _given_token(request: Request) -> str | None:
-    auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    return request.headers.get("x-api-token")
-
-
-def require_token(request: Request) -> None:
-    """State-changing calls: the API token, when one is set (``Authorization: Bearer …`` or ``X-API-Token``)."""
-    if not token_ok(get_settings(request), _given_token(request)):
-        raise HTTPException(401, "this server needs an API token: send 'Authorization: Bearer <token>'",
-                            headers={"WWW-Authenticate": "Bearer"})
-
-
-def require_read_token(request: Request) -> None:
-    """Reads: the token too, when the settings say reads need it."""
-    settings = get_settings(request)
-    if settings.token_for_reads and not token_ok(settings, _given_token(request)):
-        raise HTTPException(401, "this server needs an API token for reads too",
+def require_read_login(request: Request) -> None:
+    """Reads: the same, when reads need it (by default when the server listens beyond loopback)."""
+    policy = get_policy(request)
+    if policy.reads_need_login and not policy.authenticated(request):
+        raise HTTPException(401, f"this server needs a token for reads too: {LOGIN_HINT}",
                             headers={"WWW-Authenticate": "Bearer"})
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+PolicyDep = Annotated[Policy, Depends(get_policy)]
 RunsDep = Annotated[RunManager, Depends(get_runs)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 DataDep = Annotated[DataService, Depends(get_data)]
 ReaderDep = Annotated[RunReader, Depends(get_reader)]
-Write = [Depends(require_token)]
-Read = [Depends(require_read_token)]
+Write = [Depends(require_login)]
+Read = [Depends(require_read_login)]

@@ -11,8 +11,11 @@ from fastapi.responses import PlainTextResponse
 
 from ..schemas import (
     DataOut,
+    EpochIn,
     ErrorOut,
     ExportOut,
+    ExternalFinish,
+    ExternalRunCreate,
     History,
     RunCreate,
     RunList,
@@ -39,6 +42,31 @@ async def create_run(runs: RunsDep, reader: ReaderDep,
                      body: Annotated[RunCreate, Body(default_factory=RunCreate)]) -> dict[str, Any]:
     run = await runs.create(body)
     return await reader.out(run.id)
+
+
+@router.post("/external", status_code=201, response_model=RunOut, dependencies=Write,
+             responses=errors(400, 401, 413, 422, 429),
+             summary="Create a run of your own model, trained by your program (it streams its epochs in)")
+async def create_external_run(runs: RunsDep, reader: ReaderDep, body: ExternalRunCreate) -> dict[str, Any]:
+    run = await runs.create_external(body)
+    return await reader.out(run.id)
+
+
+@router.post("/{run_id}/epochs", response_model=RunOut, dependencies=Write,
+             responses=errors(400, 401, 404, 409, 413, 422),
+             summary="One epoch of an external run: metrics, weights, gradients and (optionally) a probe's pass")
+async def ingest_epoch(run_id: str, runs: RunsDep, reader: ReaderDep, body: EpochIn) -> dict[str, Any]:
+    await runs.ingest(run_id, body)
+    return await reader.out(run_id)
+
+
+@router.post("/{run_id}/finish", response_model=RunOut, dependencies=Write,
+             responses=errors(400, 401, 404, 409, 422),
+             summary="An external run's program is done (or failed)")
+async def finish_external(run_id: str, runs: RunsDep, reader: ReaderDep,
+                          body: Annotated[ExternalFinish, Body(default_factory=ExternalFinish)]) -> dict[str, Any]:
+    await runs.finish(run_id, body.state, body.reason)
+    return await reader.out(run_id)
 
 
 @router.get("", response_model=RunList, dependencies=Read, responses=errors(401, 422), summary="Runs, newest first")
@@ -146,5 +174,7 @@ async def export_run(run_id: str, reader: ReaderDep) -> Any:
 @router.get("/{run_id}/data", response_model=DataOut, dependencies=Read, responses=errors(401, 404, 422),
             summary="The run's own training and test data (train order = probe index)")
 async def get_data(run_id: str, reader: ReaderDep) -> Any:
+    if (await reader.meta(run_id)).get("kind") == "external":
+        raise HTTPException(404, f"run {run_id} is external: its data stays with the program that trains it")
     ds = await reader.dataset(run_id)
     return await asyncio.to_thread(data_out, ds)

@@ -1,51 +1,38 @@
-"""``WS /ws/runs/{id}``: the run stream (docs/protocol.md). The route checks who may connect; the protocol
-itself is ``services/stream.py``'s ``StreamSession``."""
+"""``WS /ws/runs/{id}``: the run stream (docs/protocol.md). The route checks who may connect (the Host was
+checked already, by ``security.Guard``); the protocol itself is ``services/stream.py``'s ``StreamSession``."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from fastapi import APIRouter, WebSocket
 
-from ..config import Settings
 from ..services.stream import StreamSession
-from .deps import ReaderDep, RunsDep, SettingsDep, token_ok
+from .deps import PolicyDep, ReaderDep, RunsDep, SettingsDep
 
 router = APIRouter()
 
 
-def origin_allowed(ws: WebSocket, settings: Settings) -> bool:
-    """Same origin (the Host the client connected to), or one listed in the settings; no Origin = not a
-    browser, allowed."""
-    origin = ws.headers.get("origin")
-    if origin is None:
-        return True
-    if origin in settings.allowed_origins or "*" in settings.allowed_origins:
-        return True
-    return urlsplit(origin).netloc == ws.headers.get("host", "")
-
-
-def _read_token(ws: WebSocket) -> str | None:
-    """The token of a stream that reads need one for: ``?token=`` (browsers cannot set headers on a
-    WebSocket) or ``Authorization: Bearer`` on the handshake."""
-    auth = ws.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    return ws.query_params.get("token")
-
-
 @router.websocket("/ws/runs/{run_id}")
-async def run_stream(ws: WebSocket, run_id: str, settings: SettingsDep, runs: RunsDep, reader: ReaderDep) -> None:
+async def run_stream(ws: WebSocket, run_id: str, settings: SettingsDep, policy: PolicyDep, runs: RunsDep,
+                     reader: ReaderDep) -> None:
     await ws.accept()
-    if not origin_allowed(ws, settings):
-        await ws.close(1008, "origin not allowed")
+    origin = ws.headers.get("origin")  # none: not a browser
+    if origin is not None and not policy.origin_allowed(origin, ws.scope, ws.headers):
+        await ws.close(1008, "origin not allowed: only this server's own (scheme, host and port) or a listed one")
         return
-    if settings.token_for_reads and not token_ok(settings, _read_token(ws)):
-        await ws.close(1008, "this server needs an API token for reads: connect with ?token=<token>")
+    # The session cookie, the token on the handshake (Authorization: Bearer), or ?token= (browsers cannot set
+    # headers on a WebSocket; it shows in the access log).
+    authenticated = policy.authenticated(ws) or policy.token_ok(ws.query_params.get("token"))
+    if policy.reads_need_login and not authenticated:
+        await ws.close(1008, "this server needs a token: log in, or connect with ?token= or Authorization: Bearer")
         return
     since = ws.query_params.get("since", "-1")
     if not since.lstrip("-").isdigit() or int(since) < -1 or len(since) > 19:
         await ws.close(1008, "since must be an epoch number (the last one the client has), or -1")
         return
-    session = StreamSession(ws, runs, reader, settings, lambda token: token_ok(settings, token))
+    open_to_all = not policy.login_required or authenticated
+
+    def authorized(message_token: str | None) -> bool:  # may this control or probe message change the run?
+        return open_to_all or policy.token_ok(message_token)
+
+    session = StreamSession(ws, runs, reader, settings, authorized)
     await session.serve(run_id, int(since))

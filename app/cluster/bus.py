@@ -126,3 +126,20 @@ def text(fields: dict[bytes, bytes], key: str, default: str = "") -> str:
 def registry_out(h: dict[bytes, bytes]) -> dict[str, Any]:
     """A registry hash as text fields."""
     return {k.decode(): v.decode() for k, v in h.items()}
+
+
+TOKEN = f"{PREFIX}token"
+
+
+def shared_token(url: str, candidate: str) -> str:
+    """The token every replica of a cluster uses when none is configured: the first replica's ``candidate``,
+    kept in Redis (a login on one replica is good on all of them)."""
+    import redis
+
+    r: Any = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+    try:
+        r.set(TOKEN, candidate, nx=True)
+        kept = r.get(TOKEN)
+    except redis.RedisError:
+        return candidate
+    return str(kept.decode()) if kept else candidate

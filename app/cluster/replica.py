@@ -18,7 +18,7 @@ import logging
 import secrets
 import socket
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -42,19 +42,20 @@ VIEW_IDLE = 30.0  # seconds a view with no watcher is kept
 
 
 class RemoteLink:
-    """A view's way to its run's worker: commands into the worker's stream, answers from this replica's."""
+    """A view's way to its run's worker: commands into the stream of the worker the registry names now (a
+    run may move to another worker), answers from this replica's."""
 
     alive = True
 
-    def __init__(self, cluster: ClusterRuns, worker: str) -> None:
-        self.cluster, self.worker = cluster, worker
+    def __init__(self, cluster: ClusterRuns, run_id: str) -> None:
+        self.cluster, self.run_id = cluster, run_id
         self.runs: set[str] = set()
 
     def send(self, header: dict[str, Any], body: bytes = b"") -> None:
-        self.cluster.command(self.worker, header, body)
+        self.cluster.command_run(self.run_id, header, body)
 
     async def request(self, header: dict[str, Any], body: bytes = b"", timeout: float = REQUEST_TIMEOUT) -> Message:
-        return await self.cluster.request(self.worker, header, body, timeout)
+        return await self.cluster.request(await self.cluster.worker_of(self.run_id), header, body, timeout)
 
 
 class View(Run):
@@ -131,13 +132,22 @@ class ClusterRuns(RunManager):
         return out
 
     # -- commands and their answers -------------------------------------------------------------------------
-    def command(self, worker: str, header: dict[str, Any], body: bytes = b"") -> None:
-        """Send a command to a worker, not waiting (it leaves in order with the others)."""
-        self._spawn(self._xadd(bus.commands_key(worker), Message(header, body)), "command")
+    def command_run(self, run_id: str, header: dict[str, Any], body: bytes = b"") -> None:
+        """Send a command to the worker hosting ``run_id`` now, not waiting (in order with the others)."""
+        self._spawn(self._to_run(run_id, Message(header, body)), "command")
 
-    async def _xadd(self, key: str, msg: Message) -> None:
+    async def worker_of(self, run_id: str) -> str:
+        worker = (await self._registry(run_id)).get("worker")
+        if not worker:
+            raise NotFound(f"no run {run_id!r}")
+        return worker
+
+    async def _to_run(self, run_id: str, msg: Message) -> None:
         try:
-            await self.r.xadd(key, bus.pack(msg), maxlen=bus.COMMANDS_MAXLEN, approximate=True)
+            worker = (bus.registry_out(await self.r.hgetall(bus.run_key(run_id)))).get("worker")
+            if worker:
+                await self.r.xadd(bus.commands_key(worker), bus.pack(msg), maxlen=bus.COMMANDS_MAXLEN,
+                                  approximate=True)
         except RedisError as e:
             self._failing(e)
 
@@ -160,12 +170,13 @@ class ClusterRuns(RunManager):
         finally:
             self._waiting.pop(cid, None)
 
-    async def _replies(self) -> None:
-        last = b"0-0"
-        key = bus.reply_key(self.node)
+    async def _read_stream(self, key: str, handle: Callable[[dict[bytes, bytes]], Awaitable[None]]) -> None:
+        """Every entry of a Redis stream, from its start, in order, for as long as the task lives (a failing
+        broker is waited out)."""
+        last: bytes | str = "0-0"
         while True:
             try:
-                got = await self.r.xread({key: last}, count=256, block=1000)
+                got = await self.r.xread({key: last}, count=512, block=1000)
                 self._ok()
             except RedisError as e:
                 self._failing(e)
@@ -174,10 +185,16 @@ class ClusterRuns(RunManager):
             for _, entries in got or []:
                 for entry_id, fields in entries:
                     last = entry_id
-                    msg = bus.unpack(fields)
-                    fut = self._waiting.get(int(msg.header.get("id", 0)))
-                    if fut is not None and not fut.done():
-                        fut.set_result(msg)
+                    await handle(fields)
+
+    async def _replies(self) -> None:
+        await self._read_stream(bus.reply_key(self.node), self._answered)
+
+    async def _answered(self, fields: dict[bytes, bytes]) -> None:
+        msg = bus.unpack(fields)
+        fut = self._waiting.get(int(msg.header.get("id", 0)))
+        if fut is not None and not fut.done():
+            fut.set_result(msg)
 
     # -- the registry ---------------------------------------------------------------------------------------
     async def _registry(self, run_id: str) -> dict[str, str]:
@@ -267,7 +284,7 @@ class ClusterRuns(RunManager):
         await asyncio.to_thread(self.storage.set_meta, run_id, meta)
         if body.start:
             await self._transition(run_id, RunState.RUNNING, "", (RunState.PAUSED,), "resume")
-            self.command(worker, {"t": "run", "run": run_id, "running": True, "state": "running"})
+            self.command_run(run_id, {"t": "run", "run": run_id, "running": True, "state": "running"})
         view = await self._view(run_id)
         assert view is not None
         return view
@@ -331,23 +348,21 @@ class ClusterRuns(RunManager):
 
     async def action(self, run_id: str, action: str, unit: str = "epoch") -> Run:
         view = await self.live(run_id, action)
-        assert isinstance(view.link, RemoteLink)
-        worker = view.link.worker
         if action == "pause":
             await self._transition(run_id, RunState.PAUSED, "", ACTIONS["pause"], action)
-            self.command(worker, {"t": "run", "run": run_id, "running": False, "state": "paused"})
+            self.command_run(run_id, {"t": "run", "run": run_id, "running": False, "state": "paused"})
         elif action == "resume":
             await self._transition(run_id, RunState.RUNNING, "", ACTIONS["resume"], action)
-            self.command(worker, {"t": "run", "run": run_id, "running": True, "state": "running"})
+            self.command_run(run_id, {"t": "run", "run": run_id, "running": True, "state": "running"})
         elif action == "stop":
             await self._transition(run_id, RunState.STOPPED, "stopped by the user", ACTIONS["stop"], action)
-            self.command(worker, {"t": "drop", "run": run_id, "frame": True, "state": "stopped",
-                                  "reason": "stopped by the user"})
+            self.command_run(run_id, {"t": "drop", "run": run_id, "frame": True, "state": "stopped",
+                                      "reason": "stopped by the user"})
         elif action == "step":
             state = (await self._registry(run_id)).get("state", "")
             if state != "paused":
                 raise IllegalTransition(f"cannot step a run that is {state} (it must be paused)")
-            self.command(worker, {"t": "step", "run": run_id, "unit": unit})
+            self.command_run(run_id, {"t": "step", "run": run_id, "unit": unit})
         return view
 
     async def patch(self, run_id: str, body: RunPatch) -> Run | None:
@@ -375,8 +390,8 @@ class ClusterRuns(RunManager):
         if reg.get("state") in ("queued", "running", "paused"):
             with contextlib.suppress(IllegalTransition):
                 await self._transition(run_id, RunState.STOPPED, "deleted", ACTIONS["stop"], "delete")
-            self.command(reg["worker"], {"t": "drop", "run": run_id, "frame": False, "state": "stopped",
-                                         "reason": "deleted"})
+            self.command_run(run_id, {"t": "drop", "run": run_id, "frame": False, "state": "stopped",
+                                      "reason": "deleted"})
         view = self._views.pop(run_id, None)
         if view is not None and view.task is not None:
             view.task.cancel()
@@ -395,7 +410,7 @@ class ClusterRuns(RunManager):
         reg = await self._registry(run_id)
         if not reg or not reg.get("meta") or reg.get("state") not in ("queued", "running", "paused"):
             return None
-        view = View(run_id, reg, RemoteLink(self, reg["worker"]))
+        view = View(run_id, reg, RemoteLink(self, run_id))
         view.points = await asyncio.to_thread(self.storage.history_json, run_id)
         view.ended_at = [0.0] * len(view.points)
         frame = await self._do(self.r.get(bus.frame_key(run_id)))
@@ -409,20 +424,7 @@ class ClusterRuns(RunManager):
 
     async def _follow(self, view: View) -> None:
         """Feed the view from the run's stream, from its start (each epoch is taken once) to its end."""
-        last: bytes | str = "0-0"
-        key = bus.events_key(view.id)
-        while True:
-            try:
-                got = await self.r.xread({key: last}, count=512, block=1000)
-                self._ok()
-            except RedisError as e:
-                self._failing(e)
-                await asyncio.sleep(1.0)
-                continue
-            for _, entries in got or []:
-                for entry_id, fields in entries:
-                    last = entry_id
-                    await self._apply(view, fields)
+        await self._read_stream(bus.events_key(view.id), lambda fields: self._apply(view, fields))
 
     async def _apply(self, view: View, fields: dict[bytes, bytes]) -> None:
         kind = bus.text(fields, "k")

@@ -253,7 +253,12 @@ class Node:
 
     def _adopt_orphans(self) -> None:
         """Claim the live runs whose worker has stopped beating (seen at two scans in a row) and carry them
-        on here; let go of a run the registry gives to another worker (this one was taken for dead)."""
+        on here; let go of a run the registry gives to another worker (this one was taken for dead) or no
+        longer has live (a command that never came: stopped, deleted)."""
+        for run_id in list(self.host.runs):
+            state = self.r.hget(bus.run_key(run_id), "state")
+            if state is None or state.decode() not in LIVE_STATES:
+                self.r.xadd(bus.commands_key(self.id), bus.pack(Message({"t": "drop", "run": run_id})))
         orphans: set[str] = set()
         for raw in self.r.smembers(bus.LIVE):
             run_id = raw.decode()

@@ -1,6 +1,6 @@
 """The training workers, seen from the web process: start them, place runs on them, read their events.
 
-Each worker is a process of its own (``python -m app.worker``) joined to this one by a socketpair, so the
+Each worker is a process of its own (``python -m <this package>.worker``) joined to this one by a socketpair, so the
 event loop never waits on training and never shares an interpreter lock with it. Workers start when the
 first runs need them, up to ``size``; a run goes to the worker hosting the fewest runs. Events reach
 ``on_event`` on the event loop; a worker that dies is reported to ``on_lost`` with the runs it hosted.
@@ -25,7 +25,8 @@ from ..worker.wire import Message
 
 log = logging.getLogger("backprop_viz.pool")
 START_TIMEOUT = 120.0  # seconds for a new worker to say it is ready (imports NumPy on a loaded machine)
-_CODE_ROOT = str(Path(__file__).resolve().parents[2])  # the directory holding this ``app`` package
+_CODE_ROOT = str(Path(__file__).resolve().parents[2])  # the directory holding this package
+_PACKAGE = __name__.split(".")[0]  # "app" in a checkout, "backprop_viz_server" installed
 
 
 class WorkerGone(RuntimeError):
@@ -110,7 +111,7 @@ class WorkerPool:
                "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "app.worker", "--fd", str(child.fileno()), "--parent", str(os.getpid())],
+                [sys.executable, "-m", f"{_PACKAGE}.worker", "--fd", str(child.fileno()), "--parent", str(os.getpid())],
                 pass_fds=[child.fileno()], env=env, stdin=subprocess.DEVNULL)
         finally:
             child.close()

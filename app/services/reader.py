@@ -31,7 +31,8 @@ def links(run_id: str) -> dict[str, str]:
 
 def live_out(run: Run) -> dict[str, Any]:
     return {
-        "id": run.id, "name": run.name, "state": run.state.value, "reason": run.reason, "epoch": run.epoch,
+        "id": run.id, "name": run.name, "kind": run.meta.get("kind", "trained"), "state": run.state.value,
+        "reason": run.reason, "epoch": run.epoch,
         "config": run.config.model_dump(), "layer_sizes": run.meta["layer_sizes"],
         "activations": run.meta["activations"], "task": run.meta["task"], "n_classes": run.meta["n_classes"],
         "created_at": run.created_at, "updated_at": run.updated_at, "links": links(run.id),
@@ -41,7 +42,8 @@ def live_out(run: Run) -> dict[str, Any]:
 def row_out(row: dict[str, Any]) -> dict[str, Any]:
     meta = json.loads(row["meta"])
     return {
-        "id": row["id"], "name": row["name"], "state": row["state"], "reason": row["reason"],
+        "id": row["id"], "name": row["name"], "kind": meta.get("kind", "trained"), "state": row["state"],
+        "reason": row["reason"],
         "epoch": row["epoch"], "config": json.loads(row["config"]), "layer_sizes": meta["layer_sizes"],
         "activations": meta["activations"], "task": meta["task"], "n_classes": meta["n_classes"],
         "created_at": row["created_at"], "updated_at": row["updated_at"], "links": links(row["id"]),
@@ -135,6 +137,8 @@ class RunReader:
             await self._row(run_id)
         elif run.frame and run.frame_at == (epoch, 0):
             return run.frame
+        elif (waiting := run.unsaved_frame(epoch)) is not None:
+            return waiting
         return await asyncio.to_thread(self.storage.frame, run_id, epoch)
 
     async def latest_frame(self, run_id: str) -> bytes | None:

@@ -174,7 +174,7 @@ def _decision_map(tensors: dict[str, np.ndarray], meta: dict[str, Any],
     else:
         fig.add_trace(go.Scatter(x=X[:, 0], y=X[:, 1], mode="markers", name="test points",
                                  marker={"size": 5, "color": "black"}))
-    names = [html.escape(n) for n in dataset.feature_names]
+    names = [html.escape(n) for n in dataset.raw.feature_names]  # the plane's axes: the raw x₁, x₂, not the inputs
     fig.update_layout(height=560, width=640, xaxis_title=names[0], yaxis_title=names[1],
                       yaxis={"scaleanchor": "x"}, legend={"orientation": "h", "y": -0.15})
     return "Decision map (the output over the input plane, test points on top)", fig

@@ -222,6 +222,13 @@ class Run:
         self.touch()
         self._wake()
 
+    def unsaved_frame(self, epoch: int) -> bytes | None:
+        """The frame of ``epoch`` if it waits for the storage writer (read your writes: it is stored soon)."""
+        for e, frame in self._store_frames:
+            if e == epoch:
+                return frame
+        return None
+
     def on_checkpoint(self, epoch: int, state: bytes) -> None:
         """Where training can carry on from (stored with the history, so that a finished run can go on)."""
         self._checkpoint = (epoch, state)

@@ -22,9 +22,10 @@ from backprop_core import costs, vocabulary
 from backprop_core.datasets import Dataset
 
 from ..config import Settings
-from ..schemas import RunConfig, RunCreate, RunPatch
+from ..schemas import EpochIn, ExternalRunCreate, RunConfig, RunCreate, RunPatch
 from ..worker.build import layer_sizes
 from ..worker.wire import Message
+from . import external
 from .data import DataError, DataService
 from .lifecycle import VERBS, IllegalTransition, RunState, check_action
 from .persist import Persister
@@ -217,6 +218,8 @@ class RunManager:
 
     async def action(self, run_id: str, action: str, unit: str = "epoch") -> Run:
         run = await self.live(run_id, action)
+        if run.meta.get("kind") == "external" and action != "stop":
+            raise IllegalTransition(f"cannot {action} an external run: its own program trains it (stop ends it)")
         run.check(action)
         if action == "pause":
             self._release(run)
@@ -276,19 +279,63 @@ class RunManager:
             run.touch()
         return run
 
+    # -- external runs: trained by their own program, drawn here ----------------------------------------------
+    async def create_external(self, body: ExternalRunCreate) -> Run:
+        config, meta = external.check_create(body, self.settings)
+        live = sum(1 for r in self.runs.values() if not r.state.terminal)
+        if live >= self.settings.max_running + self.settings.max_queued:
+            raise RunError(f"too many live runs ({live}): stop or delete one, or wait for one to finish", status=429)
+        run = Run(secrets.token_hex(6), body.name, config, 0)
+        run.meta = meta
+        run.state = RunState.RUNNING  # it trains elsewhere, from now on
+        await asyncio.to_thread(self.storage.create_run, {
+            "id": run.id, "name": run.name, "config": config.model_dump_json(), "meta": json.dumps(meta),
+            "state": run.state.value, "reason": "", "epoch": 0, "created_at": run.created_at,
+            "updated_at": run.updated_at})
+        run.stored = True
+        self.runs[run.id] = run
+        self._evict()
+        return run
+
+    async def _external(self, run_id: str) -> Run:
+        run = self.runs.get(run_id)
+        if run is None:
+            row = await asyncio.to_thread(self.storage.get_run, run_id)
+            if row is None:
+                raise NotFound(f"no run {run_id!r}")
+            raise IllegalTransition(f"run {run_id} is {row['state']}: it takes no more epochs")
+        if run.meta.get("kind") != "external":
+            raise IllegalTransition(f"run {run_id} is trained here, not by a program of its own: it takes no epochs")
+        if run.state.terminal:
+            raise IllegalTransition(f"the external run {run_id} is {run.state.value}: it takes no more epochs")
+        return run
+
+    async def ingest(self, run_id: str, epoch: EpochIn) -> Run:
+        run = await self._external(run_id)
+        external.ingest(run, epoch)
+        if epoch.epoch >= run.config.epochs:
+            run.end(RunState.DONE, f"reached the epoch limit {run.config.epochs}")
+        return run
+
+    async def finish(self, run_id: str, state: str, reason: str) -> Run:
+        run = await self._external(run_id)
+        run.end(RunState(state), reason or ("finished by its program" if state == "done" else "it failed"))
+        return run
+
     async def _continue(self, run_id: str, epochs: int) -> Run:
         """A run that is done or stopped, paused again with a new epoch limit: its trainer restored from its
         checkpoint in a worker, its history going on where it ended."""
+        old = self.runs.get(run_id)
+        if old is not None and old.dirty:
+            await self.persister.flush()  # what it wrote last (its checkpoint, its epoch) is in storage first
         row = await asyncio.to_thread(self.storage.get_run, run_id)
         if row is None:
             raise NotFound(f"no run {run_id!r}")
-        old = self.runs.get(run_id)
         state = old.state if old is not None else RunState(row["state"])
         check_action("continue", state)
-        if epochs <= int(row["epoch"]):
-            raise RunError(f"epochs: the run is at epoch {row['epoch']}; a new limit must be above it", field="epochs")
-        if old is not None and old.dirty:
-            await self.persister.flush()  # what it wrote last (its checkpoint) is in storage first
+        at = max(int(row["epoch"]), old.epoch if old is not None else 0)
+        if epochs <= at:
+            raise RunError(f"epochs: the run is at epoch {at}; a new limit must be above it", field="epochs")
         saved = await asyncio.to_thread(self.storage.checkpoint, run_id)
         if saved is None or saved[0] != int(row["epoch"]):
             raise IllegalTransition(f"cannot continue run {run_id}: it has no checkpoint of its last epoch")

@@ -77,7 +77,7 @@ export function createActions(store, { requestFrame }) {
     store.set(patch);
     stream = connectRun(store, run.id);
     hash();
-    loadData(run.id);
+    if (run.kind !== "external") loadData(run.id); // an external run's data stays with its own program
   }
 
   async function openRun(id) {
@@ -296,6 +296,22 @@ export function createActions(store, { requestFrame }) {
         setRun(await api.step(s.run.id, unit), t);
       } catch (err) {
         fail(err);
+      }
+    },
+
+    // -- hook for the walkthrough and the gradient check (walkthrough_actions.js) --------------------------------
+    /**
+     * Pause the open run if it trains, and show it live: their questions are about its current weights.
+     * `keep`: the run is about to be trained from here, so it is no longer a draft. Throws what the server says.
+     */
+    async pauseLive({ keep = false } = {}) {
+      const s = get();
+      if (!s.run) return;
+      if (keep) draft = null;
+      if (!s.following) goLive();
+      if (isRunning(s)) {
+        const t = performance.now();
+        setRun(await api.control(s.run.id, "pause"), t);
       }
     },
 

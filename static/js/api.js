@@ -25,8 +25,15 @@ export function formatDetail(detail) {
   return JSON.stringify(detail);
 }
 
+/** The bpv-csrf cookie the server sets with the page: sent back as X-CSRF-Token, which no other site can do. */
+export function csrfToken() {
+  const pair = document.cookie.split("; ").find((c) => c.startsWith("bpv-csrf="));
+  return pair ? decodeURIComponent(pair.slice("bpv-csrf=".length)) : "";
+}
+
 async function request(method, url, { json, form, binary = false } = {}) {
-  const init = { method, headers: {} };
+  const init = { method, headers: {}, credentials: "same-origin" };
+  if (method !== "GET") init.headers["X-CSRF-Token"] = csrfToken();
   if (json !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(json);
@@ -73,4 +80,8 @@ export const api = {
   data: (id) => request("GET", `${run(id)}/data`),
   exportUrl: (id) => `${run(id)}/export`,
   uploadCsv: (form) => request("POST", "/api/datasets", { form }),
+  // one step taken apart (docs/walkthrough.md): the run must be paused
+  walkthrough: (id, body) => request("POST", `${run(id)}/walkthrough`, { json: body }),
+  gradcheck: (id, body) => request("POST", `${run(id)}/gradcheck`, { json: body }),
+  whatif: (id, body) => request("POST", `${run(id)}/whatif`, { json: body }),
 };

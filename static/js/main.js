@@ -21,6 +21,9 @@ import { mountRuns } from "./views/runs.js";
 import { mountThumbs } from "./views/thumbs.js";
 import { mountTimeline } from "./views/timeline.js";
 import { watchTheme } from "./theme.js";
+import { createWalkActions } from "./walkthrough_actions.js";
+import { mountGradTools } from "./views/gradtools.js";
+import { mountWalkthrough } from "./views/walkthrough.js";
 
 const store = createStore();
 let frame = 0;
@@ -68,6 +71,10 @@ const byId = (id) => document.getElementById(id);
 const network = mountNetwork(byId("network-panel"), actions);
 const dataView = mountData(byId("data-panel"), actions);
 const charts = mountCharts(byId("charts-panel"), actions);
+// walkthrough and gradient check (walkthrough_actions.js, views/walkthrough.js, views/gradtools.js)
+const walk = createWalkActions(store, actions);
+const walkView = mountWalkthrough(byId("walkthrough"),
+  { networkPanel: byId("network-panel"), button: byId("step-through"), layoutOf: () => network.layout() }, walk);
 views = [
   ["controls", mountControls(document.body, actions)],
   ["layers", mountLayers(byId("layer-editor"), actions)],
@@ -81,6 +88,8 @@ views = [
   ["charts", charts],
   ["runs", mountRuns(byId("runs-panel"), actions)],
   ["messages", mountMessages(byId("messages"), actions)],
+  ["walkthrough", walkView],
+  ["gradtools", mountGradTools(byId("grad-tools"), walk)],
 ];
 
 // Follow-up work when the open run changes state (the runs list, the stored epochs), and a fresh list of
@@ -110,6 +119,7 @@ const takesSpace = (t) => t instanceof HTMLElement && (t.isContentEditable || t.
 const inField = (t) => t instanceof HTMLElement && (t.isContentEditable || ["INPUT", "SELECT", "TEXTAREA"].includes(t.tagName));
 document.addEventListener("keydown", (ev) => {
   const t = ev.target;
+  if (walk.handleKey(ev)) return; // the walkthrough's ← → and Escape while it is open
   if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
   if (ev.key === " " && !takesSpace(t)) {
     ev.preventDefault();
@@ -165,6 +175,7 @@ Object.defineProperty(window, "__bpv", {
     counters: () => ({ snapshots: store.state.received, frames: network.debug() ? network.debug().frames : 0 }),
     /** Main-thread ms per view since the page opened (Plotly's own tasks under "charts (Plotly)"). */
     viewTimes: () => JSON.parse(JSON.stringify({ ...viewTimes, "charts (Plotly)": charts.stats() })),
+    walk: () => walkView.debug(),
     benchFrame: () => network.benchFrame(),
     benchEmpty: () => network.benchEmpty(),
     benchReference: () => network.benchReference(),

@@ -2,10 +2,9 @@
 
 - ``make_client(**settings)``: the FastAPI app on a fresh temporary data dir (``create_app(Settings(...))``)
   in Starlette's TestClient (httpx against the ASGI app, lifespan run); ``client`` is the default one.
-- ``live_server``: a REAL uvicorn in a subprocess on a free loopback port, started as
-  ``python -m uvicorn app.main:create_app --factory --ws-per-message-deflate false --ws-max-size 1048576``
-  with ``BPV_DATA_DIR`` set, ready once ``/healthz`` answers; it can be stopped (SIGTERM or SIGKILL) and
-  started again on the same data dir (see ``tests/support.py``).
+- ``live_server``: a REAL uvicorn in a subprocess on a free loopback port, started as ``backprop-viz serve``
+  starts it (``app.server.run_server``) with ``BPV_DATA_DIR`` set, ready once ``/healthz`` answers; it can
+  be stopped (SIGTERM or SIGKILL) and started again on the same data dir (see ``tests/support.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +27,13 @@ from tests.support import Server  # noqa: E402
 
 
 # -- the ASGI app --------------------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _testserver_is_a_host_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starlette's TestClient says ``Host: testserver`` (and test_app_rest's ASGI client ``test``): allow those
+    names, as a deployment would its own (BPV_ALLOWED_HOSTS)."""
+    monkeypatch.setenv("BPV_ALLOWED_HOSTS", "testserver,test")
+
+
 @pytest.fixture
 def make_client(tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
     """A factory: ``make_client(max_running=1, ...)`` → a started TestClient on its own temp data dir."""

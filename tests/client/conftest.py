@@ -3,6 +3,7 @@ it (every run a test left live is stopped afterwards), and headless Chromium (th
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from backprop_viz import Client
+from backprop_viz import Client, ConflictError
 from tests.e2e.e2e_helpers import CHROMIUM, CHROMIUM_ARGS
 from tests.support import Server
 
@@ -34,7 +35,8 @@ def client(server: Server) -> Iterator[Client]:
         yield c
         for run in c.runs(limit=200):
             if not run.finished:
-                run.stop()
+                with contextlib.suppress(ConflictError):  # it finished between the listing and the stop
+                    run.stop()
 
 
 @pytest.fixture(scope="module")

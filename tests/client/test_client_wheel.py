@@ -57,10 +57,17 @@ def test_build_install_serve(tmp_path: Path) -> None:
     cli = venv / "bin" / "backprop-viz"
     version = subprocess.run([str(cli), "--version"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert version.stdout.strip() == f"backprop-viz {__version__}"
-    where = subprocess.run([str(py), "-c", "import app, backprop_core, backprop_viz; "
-                            "print(app.__file__, backprop_core.__file__, backprop_viz.__file__)"],
+    where = subprocess.run([str(py), "-c", "import backprop_viz_server, backprop_core, backprop_viz; print("
+                            "backprop_viz_server.__file__, backprop_core.__file__, backprop_viz.__file__)"],
                            capture_output=True, text=True, cwd=tmp_path, check=True).stdout.split()
     assert all(path.startswith(purelib) for path in where), where  # the wheel's copies, not the checkout
+    # installed packages with names of their own: no top-level "app" to collide with another project's
+    assert not Path(purelib, "app").exists()
+    # every module of the checkout's app/ is in the wheel, under the installed name
+    installed_server = Path(purelib, "backprop_viz_server")
+    missing = [str(p.relative_to(ROOT / "app")) for p in (ROOT / "app").rglob("*.py")
+               if not (installed_server / p.relative_to(ROOT / "app")).exists()]
+    assert missing == [], f"modules left out of the wheel (list their packages in pyproject.toml): {missing}"
 
     port = free_port()
     env = {k: v for k, v in env.items() if not k.startswith("BPV_")}

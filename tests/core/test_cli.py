@@ -274,9 +274,10 @@ def test_serve_calls_run_server_lazily(capsys: pytest.CaptureFixture[str], monke
     fake.run_server = lambda **kw: calls.append(kw) or 7  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "app.server", fake)
     assert cli.main(["serve", "--host", "0.0.0.0", "--port", "9000", "--data-dir", "/tmp/d"]) == 7
-    assert cli.main(["serve"]) == 7
-    assert calls == [{"host": "0.0.0.0", "port": 9000, "data_dir": "/tmp/d"},
-                     {"host": None, "port": None, "data_dir": None}]
+    assert cli.main(["serve", "--broker", "redis://r:6379/0", "--database", "postgresql://p/db"]) == 7
+    assert calls == [{"host": "0.0.0.0", "port": 9000, "data_dir": "/tmp/d", "broker": None, "database": None},
+                     {"host": None, "port": None, "data_dir": None, "broker": "redis://r:6379/0",
+                      "database": "postgresql://p/db"}]
     code, _, err = run(capsys, "serve", "--port", "70000")
     assert code == 2 and "at most 65535" in err
     # `train` does not need the server at all

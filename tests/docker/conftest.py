@@ -116,18 +116,18 @@ def make_volume(engine: str) -> Iterator[Callable[[], str]]:
 
 @pytest.fixture(scope="session")
 def start_server(engine: str, image: str, make_volume: Callable[[], str]) -> Iterator[Callable[..., Server]]:
-    """Starts a container of the image on the host network, bound to 127.0.0.1 on a free port, with a
-    named volume at /data, and waits until /healthz answers. Containers are removed at the end (before the
-    volumes and the image, as this fixture is set up after them)."""
+    """Starts a container of the image on the host network, bound to 127.0.0.1 (``host=None``: the image's
+    0.0.0.0) on a free port, with a named volume at /data, and waits until /healthz answers. Containers are
+    removed at the end (before the volumes and the image, as this fixture is set up after them)."""
     started: list[str] = []
 
-    def start(volume: str | None = None) -> Server:
+    def start(volume: str | None = None, host: str | None = "127.0.0.1") -> Server:
         volume = volume or make_volume()
         name = f"bpv-test-{SESSION}-{len(started)}"
         port = kit.free_port()
         t0 = time.perf_counter()
         started.append(name)
-        kit.start(engine, image, name, port, volume)
+        kit.start(engine, image, name, port, volume, host)
         try:
             kit.wait_http_ok(f"http://127.0.0.1:{port}/healthz", timeout=90,
                              alive=lambda: kit.dead_reason(engine, name))

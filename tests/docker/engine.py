@@ -125,10 +125,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(engine: str, image: str, name: str, port: int, volume: str) -> None:
-    """Run the image detached on the host network, bound to 127.0.0.1:port, with the volume at /data."""
-    run(engine, "run", "-d", "--name", name, "--network=host",
-        "-e", "BPV_HOST=127.0.0.1", "-e", f"BPV_PORT={port}",
+def start(engine: str, image: str, name: str, port: int, volume: str, host: str | None = "127.0.0.1") -> None:
+    """Run the image detached on the host network, bound to host:port (``host=None``: the image's own
+    BPV_HOST, 0.0.0.0), with the volume at /data."""
+    bind = ["-e", f"BPV_HOST={host}"] if host is not None else []
+    run(engine, "run", "-d", "--name", name, "--network=host", *bind, "-e", f"BPV_PORT={port}",
         "-v", f"{volume}:/data", image)
 
 

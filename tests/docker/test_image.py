@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import httpx
 import pytest
 from websockets.sync.client import connect
 
@@ -85,14 +87,14 @@ def test_image_configuration(engine: str, image: str, docker_kit: ModuleType) ->
 
 def test_package_is_installed_not_an_editable_checkout(engine: str, image: str, docker_kit: ModuleType) -> None:
     script = (
-        "import app, backprop_core, pathlib, importlib.metadata as m; "
+        "import backprop_viz_server as app, backprop_core, pathlib, importlib.metadata as m; "
         "print(app.__file__); print(backprop_core.__file__); "
         "print(m.distribution('backprop-viz').read_text('direct_url.json') or ''); "
         "print(pathlib.Path('/tmp/src').exists())"
     )
     out = docker_kit.run(engine, "run", "--rm", "--network=host", image, "python", "-c", script).stdout
     app_file, core_file, direct_url, src_left = out.strip().splitlines()[-4:]
-    assert "-packages/app/" in app_file and "-packages/backprop_core/" in core_file, out
+    assert "-packages/backprop_viz_server/" in app_file and "-packages/backprop_core/" in core_file, out
     assert '"editable": true' not in direct_url, direct_url
     assert src_left == "False", "the source tree was left in the image"
 
@@ -150,6 +152,29 @@ def test_the_page_and_plotly_load(server: Any, docker_kit: ModuleType) -> None:
     assert status == 200, status
     assert "javascript" in headers.get("content-type", ""), headers.get("content-type")
     assert len(body) > 100_000 and b"plotly" in body[:5000].lower()
+
+
+def test_listening_on_all_interfaces_the_image_makes_a_token_and_prints_its_login_url(
+    start_server: Any, docker_kit: ModuleType
+) -> None:
+    """With the image's own BPV_HOST (0.0.0.0) and no BPV_API_TOKEN: one login URL in the log at start, and
+    nothing but /healthz answers without it (issue 11)."""
+    srv = start_server(host=None)
+    found = re.findall(r"log in at (http://\S+/\?token=(\S+))", docker_kit.logs(srv.engine, srv.name, tail=200))
+    assert len(found) == 1, docker_kit.logs(srv.engine, srv.name)
+    url, token = found[0]
+    assert url.startswith(f"http://127.0.0.1:{srv.port}/?token=") and len(token) >= 32, url
+    with httpx.Client(trust_env=False, timeout=20) as browser:
+        assert browser.get(f"{srv.url}/healthz").status_code == 200
+        assert browser.get(f"{srv.url}/api/runs").status_code == 401
+        assert browser.post(f"{srv.url}/api/runs", json={}).status_code == 401
+        login = browser.get(url)
+        assert login.status_code == 303 and login.headers["location"] == "/", login.status_code
+        assert browser.get(f"{srv.url}/api/runs").status_code == 200, "the session cookie logs the browser in"
+        assert browser.get(f"{srv.url}/").status_code == 200
+    created = httpx.post(f"{srv.url}/api/runs", json={"start": False}, headers={"Authorization": f"Bearer {token}"},
+                         trust_env=False, timeout=20)
+    assert created.status_code == 201, created.text[:300]
 
 
 def test_the_server_runs_as_non_root(server: Any, docker_kit: ModuleType) -> None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from e2e_helpers import LONG_RUN, open_page, shot, start_server, stop_server
 
-from tests.reliability.test_reliability_disk import fill, tmpfs
+from tests.reliability.test_reliability_disk import fill
+from tests.support import tmpfs
 
 
 def test_a_full_disk_shows_as_a_lasting_message(browser, tmp_path):
-    with tmpfs(tmp_path / "disk", "16m") as disk:
+    with tmpfs(tmp_path / "disk", "size=16m") as disk:
         srv = start_server(disk / "data")
         srv.expect_errors = True  # the failing writes are logged
         try:

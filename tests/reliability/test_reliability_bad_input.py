@@ -125,7 +125,7 @@ BAD_PATCHES: list[tuple[str, str, str]] = [
     ("a NaN weight", '{"parameter": {"kind": "bias", "layer": 1, "row": 0, "value": NaN}}', "value"),
     ("a huge weight", J({"parameter": {"kind": "bias", "layer": 1, "row": 0, "value": 1e300}}), "value"),
     ("unknown parameter kind", J({"parameter": {"kind": "gate", "layer": 1, "row": 0, "value": 1}}), "kind"),
-    ("unknown field", J({"epochs": 5}), "epochs"),
+    ("unknown field", J({"hidden_layers": [4]}), "hidden_layers"),
 ]
 
 
@@ -195,7 +195,7 @@ def test_a_hostile_upload_gets_a_4xx_naming_the_file_and_line(http: httpx.Client
 
 
 def test_an_upload_without_a_file_names_the_field(http: httpx.Client) -> None:
-    r = http.post("/api/datasets", data={"label_column": "label"})
+    r = http.post("/api/datasets", files={"label_column": (None, "label")})  # multipart, no file field
     assert r.status_code == 422 and "file" in _message(r)
 
 

@@ -16,7 +16,6 @@ import contextlib
 import os
 import sqlite3
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +25,6 @@ import pytest
 from tests import support as kit
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@contextlib.contextmanager
-def tmpfs(where: Path, size: str) -> Iterator[Path]:
-    where.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True,
-                       text=True)
-    if r.returncode != 0:
-        if os.environ.get("CI") == "true":  # CI runs as root: there this must work
-            pytest.fail(f"cannot mount a tmpfs: {r.stderr.strip()}")
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 def fill(disk: Path) -> Path:
@@ -72,7 +56,7 @@ def stored(db: Path, run_id: str) -> tuple[list[int], dict[str, Any]]:
 
 
 def test_a_disk_that_fills_and_frees_mid_run_loses_no_epoch(make_server: Any, tmp_path: Path) -> None:
-    with tmpfs(tmp_path / "disk", "16m") as disk:
+    with kit.tmpfs(tmp_path / "disk", "size=16m") as disk:
         srv = make_server(data_dir=disk / "data")
         srv.expect_errors = True  # the failing writes are logged
         with srv.client() as http:
@@ -98,7 +82,7 @@ def test_a_disk_that_fills_and_frees_mid_run_loses_no_epoch(make_server: Any, tm
 
 def test_past_the_bound_runs_pause_with_the_reason_and_a_crash_keeps_what_was_stored(make_server: Any,
                                                                                          tmp_path: Path) -> None:
-    with tmpfs(tmp_path / "disk", "16m") as disk:
+    with kit.tmpfs(tmp_path / "disk", "size=16m") as disk:
         srv = make_server(data_dir=disk / "data", BPV_MAX_UNSAVED_MB="0.5")
         srv.expect_errors = True
         with srv.client() as http:
@@ -122,7 +106,7 @@ def test_past_the_bound_runs_pause_with_the_reason_and_a_crash_keeps_what_was_st
 
 def test_uploads_on_a_full_disk_and_missing_upload_files_are_clear_errors(make_server: Any, tmp_path: Path) -> None:
     csv = "x1,x2,label\n" + "\n".join(f"{i % 7},{i % 5},{i % 2}" for i in range(60))
-    with tmpfs(tmp_path / "disk", "4m") as disk:
+    with kit.tmpfs(tmp_path / "disk", "size=4m") as disk:
         srv = make_server(data_dir=disk / "data")
         srv.expect_errors = True
         uploads = disk / "data" / "uploads"
@@ -146,7 +130,7 @@ def test_uploads_on_a_full_disk_and_missing_upload_files_are_clear_errors(make_s
 
 
 def test_starting_on_a_full_disk_with_a_live_run_stored_is_one_line(make_server: Any, tmp_path: Path) -> None:
-    with tmpfs(tmp_path / "disk", "8m") as disk:
+    with kit.tmpfs(tmp_path / "disk", "size=8m") as disk:
         srv = make_server(data_dir=disk / "data")
         with srv.client() as http:
             run = kit.create_run(http, epochs=100_000, speed=50)

@@ -391,20 +391,6 @@ def test_a_run_whose_core_raises_ends_failed_with_the_message(make_server: Any) 
 
 
 # -- the data directory at start-up ---------------------------------------------------------------------------
-@contextlib.contextmanager
-def _tmpfs(where: Path, options: str) -> Iterator[Path]:
-    where.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True, text=True)
-    if r.returncode != 0:
-        if os.environ.get("CI") == "true":  # CI runs as root: there this must work
-            pytest.fail(f"cannot mount a tmpfs: {r.stderr.strip()}")
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
 def _serve(data_dir: Path) -> subprocess.CompletedProcess[str]:
     port = kit.free_port()
     return subprocess.run([kit.CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)],
@@ -421,14 +407,14 @@ def _assert_clear_failure(r: subprocess.CompletedProcess[str], needle: str) -> N
 
 @pytest.mark.parametrize("sub", ["", "nested/dir"], ids=["the dir itself", "a dir to create in it"])
 def test_a_read_only_data_dir_is_a_clear_one_line_error(tmp_path: Path, sub: str) -> None:
-    with _tmpfs(tmp_path / "ro", "ro,size=1m") as ro:
+    with kit.tmpfs(tmp_path / "ro", "ro,size=1m") as ro:
         r = _serve(ro / sub)
         _assert_clear_failure(r, "data directory")
         assert "read-only" in r.stderr.lower() or "unable to open" in r.stderr.lower()
 
 
 def test_a_full_disk_is_a_clear_one_line_error(tmp_path: Path) -> None:
-    with _tmpfs(tmp_path / "full", "size=64k") as full:
+    with kit.tmpfs(tmp_path / "full", "size=64k") as full:
         fd = os.open(full / "filler", os.O_WRONLY | os.O_CREAT)
         try:
             with contextlib.suppress(OSError):

@@ -278,6 +278,8 @@ export function mountNetwork(root, actions) {
       }
       legends();
     },
+    /** The layout drawn (network_layout.js), or null before the first: the walkthrough draws on it. */
+    layout: () => layout,
     /** Geometry for tests and benchmarks (CSS px relative to the canvas). */
     debug() {
       if (!layout) return null;

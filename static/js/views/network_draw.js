@@ -16,7 +16,7 @@ import { tensor } from "../state.js";
 import { drawEdges, edgeWidth } from "./network_edges.js";
 
 /** The largest |a| an activation takes when its range is bounded, else null. */
-function rangeMax(cat, name) {
+export function rangeMax(cat, name) {
   const [lo, hi] = activationRange(cat, name);
   return lo !== null && hi !== null ? Math.max(Math.abs(lo), Math.abs(hi)) : null;
 }
@@ -38,7 +38,7 @@ function makeCanvas(w, h) {
 }
 
 /** An image of `data` (row-major, width × height) on a scale; reuses `prev` when the size matches. */
-function imageOf(prev, data, width, height, max, scale) {
+export function imageOf(prev, data, width, height, max, scale) {
   const c = prev && prev.width === width && prev.height === height ? prev : makeCanvas(width, height);
   const ctx = c.getContext("2d");
   const img = ctx.createImageData(width, height);
