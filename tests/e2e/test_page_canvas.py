@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from e2e_helpers import settle, shot, wait_state
+from e2e_helpers import settle, shot, wait_curves, wait_state
 
 # For every edge: the point along it farthest from every other edge, and that clearance (CSS px).
 SAMPLE_POINTS = """() => {
@@ -193,6 +193,7 @@ def test_inspector_numbers_equal_the_snapshot(page, server):
     # the update shown subtracts: w ← w − η ∂C/∂w
     assert "−" in p.inner_text(".inspector-body .eq:last-of-type")
     p.mouse.move(1, 1)  # no tooltip over the diagram in the picture
+    wait_curves(p)  # picture the curves caught up
     p.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     shot(p, "03-inspector.png")
     p.keyboard.press("Escape")

@@ -26,7 +26,7 @@ def test_a_full_disk_shows_as_a_lasting_message(browser, tmp_path):
                 text = banner.inner_text()
                 assert "degraded" in text and "storage is failing" in text, text
                 assert p.evaluate("window.__bpv.run().state") == "running"  # it trains on, in memory
-                shot(p, "23-storage-degraded.png")
+                shot(p, "34-storage-degraded.png")
                 filler.unlink()
                 p.wait_for_function("() => !document.querySelector('.message.health')", timeout=60_000)
                 assert watch.errors(ignore=("Failed to load resource",)) == []

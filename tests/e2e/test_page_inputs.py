@@ -109,7 +109,7 @@ def test_spiral_with_all_seven_features(browser, server):
         settle(p)
         p.mouse.move(1, 1)
         wait_curves(p)
-        shot(p, "13-spiral-all-features.png")
+        shot(p, "24-spiral-all-features.png")
         assert watch.errors() == []
     finally:
         p.context.close()
@@ -139,5 +139,5 @@ def test_thumbnails_pick_a_dataset_and_regenerate_makes_new_data(page, server):
     assert run2["config"]["dataset"] == "xor" and run2["config"]["seed"] != run["config"]["seed"]
     assert server.get(f"/api/runs/{run2['id']}/data")["train"]["X"][:5] != before
     assert f"seed={run2['config']['seed']}" in p.url
-    shot(p, "14-thumbnails.png")
+    shot(p, "25-thumbnails.png")
     assert watch.errors() == []

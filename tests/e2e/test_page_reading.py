@@ -59,7 +59,7 @@ def test_long_names_are_cut_with_their_whole_text_at_hand(browser, server):
         p.mouse.move(box["x"] + labels["pad"] + labels["cell"] * 1.5, box["y"] + labels["top"] - 6)
         p.wait_for_function(title_is, arg=f"predicted: {classes[1]}")
         wait_curves(p)
-        shot(p, "17-long-names.png")
+        shot(p, "28-long-names.png")
         assert watch.errors() == []
     finally:
         p.context.close()
@@ -91,7 +91,7 @@ def test_a_30_input_net_keeps_its_inputs_readable(browser, server):
                 let n = 0; for (let k = 3; k < px.length; k += 4) if (px[k] > 0) n++; return n; });
         }""")
         assert len(rows) == 30 and all(n > 5 for n in rows), rows
-        shot(p, "18-thirty-inputs.png")
+        shot(p, "29-thirty-inputs.png")
         assert watch.errors() == []
     finally:
         p.context.close()
@@ -114,7 +114,7 @@ def test_the_norm_chart_is_legible_and_in_view_at_1400x900(browser, server):
         assert len(ticks) >= 2
         # powers of ten only ("10⁻²" is drawn as 10 with a raised −2), never "5" or "2" between them
         assert all(re.fullmatch(r"1|10|10−?\d+", re.sub(r"[\u200b\u2009 ]", "", t)) for t in ticks), ticks
-        shot(p, "19-norms-1400x900.png")
+        shot(p, "30-norms-1400x900.png")
         assert watch.errors() == []
     finally:
         p.context.close()
@@ -137,7 +137,7 @@ def test_phone_keeps_play_and_the_controls_in_reach(browser, server):
         p.click("#play")
         wait_state(p, "running")
         assert "dataset=circle" in p.url and p.locator(".message.error").count() == 0  # the setup stays in the URL
-        shot(p, "24-phone-controls.png")
+        shot(p, "35-phone-controls.png")
         assert watch.errors() == []
     finally:
         p.context.close()
@@ -193,7 +193,7 @@ def test_runs_list_is_paged_searchable_and_named_by_dataset(browser, server):
         names = p.locator(".runs-list .run-name").all_inner_texts()
         assert sorted(names) == ["mine", "mine (2)"]
         p.locator("#runs-panel").evaluate("el => el.scrollIntoView({block: 'center'})")
-        shot(p, "20-runs-list.png")
+        shot(p, "31-runs-list.png")
         assert watch.errors() == []
     finally:
         p.context.close()
@@ -260,7 +260,7 @@ def test_dark_theme_follows_the_system_and_the_toggle(browser, server):
         settle(p)
         wait_curves(p)
         p.mouse.move(1, 1)
-        shot(p, "21-dark.png")
+        shot(p, "32-dark.png")
         p.click("#theme-toggle")
         p.wait_for_function("() => document.documentElement.dataset.theme === 'light'")
         p.reload()

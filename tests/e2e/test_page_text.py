@@ -88,7 +88,7 @@ def test_names_with_markup_are_shown_as_text_everywhere(browser, server):
         p.mouse.click(net["canvas"]["left"] + e["x"], net["canvas"]["top"] + e["y"])
         p.wait_for_selector(".inspector-body mn[data-role=w-new]")
         assert f"from input 1 ({LINK})" in p.inner_text(".inspector-body")
-        shot(p, "22-names-as-text.png")
+        shot(p, "33-names-as-text.png")
         assert p.evaluate(MADE) == []
         # the other upload: its classes in the confusion matrix, its name in the menu and a message
         p.select_option("[data-key=dataset]", wide["name"])

@@ -41,7 +41,7 @@ def test_play_after_done_goes_on_with_the_same_run(browser, server):
         wait_curves(p)
         xs = p.evaluate("document.querySelector('.cost-chart').data[0].x")
         assert xs[0] == 0 and xs[-1] == 100 and all(b > a for a, b in zip(xs, xs[1:], strict=False))
-        shot(p, "15-continued.png")
+        shot(p, "26-continued.png")
         assert watch.errors() == []
     finally:
         p.context.close()
@@ -84,7 +84,7 @@ def test_gradient_colours_fade_as_gradients_vanish(browser, server):
         assert late < 0.5 * early, (early, late)  # the gradients shrank, and the edges show it
         assert "running max" in p.inner_text(".legend-edge .scale-note")
         assert f"since epoch {min(early_epoch, 0)}" in p.inner_text(".legend-scale .scale-mode")
-        shot(p, "16-vanishing-gradients.png")
+        shot(p, "27-vanishing-gradients.png")
         # per frame: the largest gradient is full colour again, whatever its size
         p.select_option(".grad-scale", "frame")
         p.wait_for_function("() => window.__bpv.network().legend.gradScale === 'frame'")

@@ -151,7 +151,7 @@ def test_a_link_with_an_unknown_name_says_so(browser, server):
         assert cfg["features"] == cat["config"]["defaults"]["features"]
         assert cfg["init"] == "he"  # the valid parts of the link apply
         assert "init=he" in p.url and "act=swish" not in p.url
-        shot(p, "12-link-errors.png")
+        shot(p, "23-link-errors.png")
         assert watch.errors() == []
     finally:
         p.context.close()
