@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from e2e_helpers import LONG_RUN, open_page, settle, shot, wait_curves, wait_drawn, wait_state
+from e2e_helpers import LONG_RUN, element_shot, open_page, settle, shot, wait_curves, wait_drawn, wait_state
 
 LONG = "petal length in centimetres, measured by hand"
 
@@ -261,6 +261,18 @@ def test_dark_theme_follows_the_system_and_the_toggle(browser, server):
         wait_curves(p)
         p.mouse.move(1, 1)
         shot(p, "32-dark.png")
+        # the walkthrough in the same colours: its frame covers the diagram with the panel's own background
+        p.click("#step-through")
+        p.wait_for_function("() => { const w = window.__bpv.walk(); return w && w.status === 'ready' && w.drawn; }",
+                            timeout=30_000)
+        p.click(".walk-chip[data-step=hidden_delta]")
+        p.wait_for_function("() => window.__bpv.walk().drawn.step === 'hidden_delta'")
+        under = p.evaluate("Array.from(document.querySelector('canvas.walk-overlay').getContext('2d')"
+                           ".getImageData(2, 60, 1, 1).data)")
+        assert sum(under[:3]) < 150 and under[3] == 255, under
+        p.mouse.move(1, 1)
+        element_shot(p, "#network-panel", "36-dark-walkthrough.png")
+        p.keyboard.press("Escape")
         p.click("#theme-toggle")
         p.wait_for_function("() => document.documentElement.dataset.theme === 'light'")
         p.reload()
