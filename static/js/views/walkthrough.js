@@ -12,6 +12,24 @@ import { frameNumbers, frameTitle, h } from "./walkthrough_tables.js";
 
 const MAX_INDICES = 40; // batch indices listed; more are counted
 
+/** An equation's parts ("a = …, b = …"), each kept on one line: a narrow panel breaks between them. */
+function equationParts(text) {
+  const parts = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if ("([{".includes(c)) depth++;
+    else if (")]}".includes(c)) depth--;
+    else if (c === "," && depth === 0 && text[i + 1] === " ") {
+      parts.push(text.slice(start, i + 1));
+      start = i + 2;
+    }
+  }
+  parts.push(text.slice(start));
+  return parts.flatMap((part, k) => [k ? " " : null, h("span", { class: "walk-eq-part" }, part)]).filter(Boolean);
+}
+
 /**
  * root: the panel (#walkthrough); networkPanel: the diagram's panel, whose .net-wrap gets the overlay;
  * button: "Step through"; layoutOf: the live diagram's layout (the overlay draws on the same one: its input
@@ -152,7 +170,7 @@ export function mountWalkthrough(root, { networkPanel, button, layoutOf }, walk)
       where.replaceChildren(...whereText(ans));
       body.replaceChildren(...[
         h("p", { class: "walk-text" }, step.text),
-        h("p", { class: "walk-eq" }, step.equation),
+        h("p", { class: "walk-eq" }, equationParts(step.equation)),
         step.note ? h("p", { class: "walk-note" }, step.note) : null,
         ...frameNumbers(ans, frame),
         step.seed ? h("p", { class: "walk-seed" }, `In the text: ${step.seed}`) : null,

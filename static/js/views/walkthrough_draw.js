@@ -42,7 +42,7 @@ export function frameScene(answer, frame) {
       scene.deltaFrom = frame.l;
       scene.gaps.push({ ...W(frame.l + 1), direction: -1 });
       scene.active.push(frame.l);
-      scene.labels.push({ l: frame.l, side: -1, parts: [["σ′", Ls[frame.l - 1].sigma_prime], ["δ", Ls[frame.l - 1].delta]] });
+      scene.labels.push({ l: frame.l, side: -1, parts: [["δ", Ls[frame.l - 1].delta], ["σ′", Ls[frame.l - 1].sigma_prime]] });
       scene.caption = `← backward: δ${sup(frame.l + 1)} flows back along W${sup(frame.l + 1)} (coloured by weight) to layer ${frame.l}`;
       break;
     case "gradient": {
@@ -201,7 +201,9 @@ export class WalkRenderer {
 
   /**
    * The numbers of a labelled layer, one small box beside each neuron: on the `side` away from the lit edges
-   * (1: right, −1: left), or above it where that side has no room. Returns what was written.
+   * (1: right, −1: left) between it and the next column; the first number alone, for the whole layer, where
+   * all of them do not fit there (the table under the diagram has them all); above it where not even that
+   * fits. Returns what was written.
    */
   labels(ctx, layout, { l, side, parts }, colors) {
     const layer = layout.layers[l];
@@ -209,13 +211,24 @@ export class WalkRenderer {
     const out = [];
     ctx.textAlign = "left";
     ctx.textBaseline = "middle";
+    const ring = Math.max(2, Math.round(layout.s * 0.12)) + 3;
+    const beside = layout.layers[l + side];
+    const lo = side < 0 && beside ? beside.x + beside.w + ring : 2; // the room between the two columns
+    const hi = side > 0 && beside ? beside.x - ring : layout.width - 2;
+    const at = (w) => (side > 0 ? layer.x + layout.s + ring : layer.x - ring - w);
+    const fits = (w) => at(w) >= lo && at(w) + w <= hi;
+    // one choice for the whole layer: every neuron's numbers, else every neuron's first, beside it
+    const texts = (used) => Array.from({ length: layer.n },
+      (_, j) => used.map(([name, values]) => `${name} ${fmt(values ? values[j] : null, 3)}`).join("  "));
+    const allFit = (list) => list.every((t) => fits(ctx.measureText(t).width + 8));
+    let list = texts(parts);
+    if (!allFit(list) && parts.length > 1 && allFit(texts(parts.slice(0, 1)))) list = texts(parts.slice(0, 1));
     for (let j = 0; j < layer.n; j++) {
-      const text = parts.map(([name, values]) => `${name} ${fmt(values ? values[j] : null, 3)}`).join("  ");
+      const text = list[j];
       const w = ctx.measureText(text).width + 8;
-      const ring = Math.max(2, Math.round(layout.s * 0.12)) + 3;
-      let x = side > 0 ? layer.x + layout.s + ring : layer.x - ring - w;
+      let x = at(w);
       let y = layer.ys[j] + layout.s / 2;
-      if (x < 2 || x + w > layout.width - 2) { // no room beside it: above it
+      if (!fits(w)) { // no room beside it: above it
         x = Math.max(2, Math.min(layout.width - w - 2, layer.x + layout.s / 2 - w / 2));
         y = layer.ys[j] - 7 - ring;
       }

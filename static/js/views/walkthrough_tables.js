@@ -190,6 +190,9 @@ function gradient(ans, l, part) {
   ];
 }
 
+/** "before → after" in a cell: on one line when the table fits, else "→ after" under "before". */
+const change = (before, after) => h("span", { class: "walk-change" }, before, " ", h("span", { class: "walk-after" }, "→ ", after));
+
 function update(ans, part) {
   const out = [];
   const momentum = ans.optimizer.momentum !== null;
@@ -209,10 +212,10 @@ function update(ans, part) {
       head: (k) => `k = ${k + 1}`, rowHead: (j) => `j = ${j + 1}`,
       cell: (j, k) => (before
         ? [num(layer.W[j][k], "W", { l, j, k, cls: "strong" }), h("span", { class: "walk-sub" }, "∂C/∂w ", num(layer.dW[j][k], "dW", { l, j, k }))]
-        : [num(layer.W[j][k], "W", { l, j, k }), " → ", num(layer.W_after[j][k], "Wafter", { l, j, k, cls: "strong" })]),
+        : change(num(layer.W[j][k], "W", { l, j, k }), num(layer.W_after[j][k], "Wafter", { l, j, k, cls: "strong" }))),
       extra: [{ label: `b${sup(l)}ₖ`, cell: (k) => (before
         ? [num(layer.b[k], "b", { l, k, cls: "strong" }), h("span", { class: "walk-sub" }, "∂C/∂b ", num(layer.db[k], "db", { l, k }))]
-        : [num(layer.b[k], "b", { l, k }), " → ", num(layer.b_after[k], "bafter", { l, k, cls: "strong" })]) }],
+        : change(num(layer.b[k], "b", { l, k }), num(layer.b_after[k], "bafter", { l, k, cls: "strong" }))) }],
     }));
   }
   const n = ans.batch_indices.length;
