@@ -174,6 +174,7 @@ export function mountData(root, actions) {
     regression.hidden = !(d && outputs && reg);
     const notes = [];
     if (!s.run) notes.push("No run yet.");
+    else if (!d && s.run.kind === "external") notes.push("This run's data stays with the program that trains it: the page has what it streams.");
     else if (!d) notes.push("Loading the run's data…");
     if (d && outputs) {
       const outAct = s.activations[s.activations.length - 1];
