@@ -312,6 +312,7 @@ class DatasetInfoOut(BaseModel):
     input_dim: int
     n_classes: int
     two_d: bool
+    label: str = Field(description="its name for people: a built-in set's title, an upload's given name")
 
 
 class DatasetList(BaseModel):

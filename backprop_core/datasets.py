@@ -123,7 +123,8 @@ class Dataset:
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What the UI lists for a built-in dataset. ``two_d``: inputs are points in the plane."""
+    """What the UI lists for a built-in dataset. ``label``: its name for people; ``two_d``: inputs are points
+    in the plane."""
 
     name: str
     task: str
@@ -132,6 +133,7 @@ class DatasetInfo:
     input_dim: int
     n_classes: int
     two_d: bool
+    label: str
 
 
 def _halves(n: int) -> tuple[int, int]:
@@ -233,23 +235,26 @@ def _digits(rng: np.random.Generator, n: int, noise: float) -> Generated:
 
 
 def _info(
-    name: str, description: str, n: int = 500, task: str = "classification", d: int = 2, k: int = 2
+    name: str, label: str, description: str, n: int = 500, task: str = "classification", d: int = 2, k: int = 2
 ) -> DatasetInfo:
-    return DatasetInfo(name, task, description, n, d, k, two_d=d == 2)
+    return DatasetInfo(name, task, description, n, d, k, two_d=d == 2, label=label)
 
 
 DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
-        _info("circle", "A disc (positive, r < 2.5) in a ring (negative, 3.5 ≤ r ≤ 5)"),
-        _info("xor", "Four quadrants: positive where x1·x2 ≥ 0"),
-        _info("gauss", "Two Gaussian blobs at (2, 2) positive and (−2, −2) negative"),
-        _info("spiral", "Two interleaved spiral arms of 1.75 turns"),
-        _info("moons", "Two interleaving half moons"),
-        _info("plane", "A tilted plane: target (x1 + x2) / 10", 1200, "regression", k=0),
-        _info("multi_gauss", "Six cone-shaped bumps of height ±1 in a 3×2 grid", 1200, "regression", k=0),
+        _info("circle", "Circle", "A disc (positive, r < 2.5) in a ring (negative, 3.5 ≤ r ≤ 5)"),
+        _info("xor", "Exclusive or", "Four quadrants: positive where x1·x2 ≥ 0"),
+        _info("gauss", "Gaussian", "Two Gaussian blobs at (2, 2) positive and (−2, −2) negative"),
+        _info("spiral", "Spiral", "Two interleaved spiral arms of 1.75 turns"),
+        _info("moons", "Moons", "Two interleaving half moons"),
+        _info("plane", "Plane", "A tilted plane: target (x1 + x2) / 10", 1200, "regression", k=0),
+        _info(
+            "multi_gauss", "Multi-Gaussian", "Six cone-shaped bumps of height ±1 in a 3×2 grid", 1200, "regression", k=0
+        ),
         _info(
             "digits",
+            "Digits 8×8",
             "1 797 real handwritten digits, 8×8 pixels (UCI, Alpaydin & Kaynak 1998)",
             1797,
             d=64,

@@ -52,3 +52,4 @@ class DatasetInfo(TypedDict):
     input_dim: int
     n_classes: int
     two_d: bool
+    label: str

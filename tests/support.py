@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]  # the checkout (tests/ is one level down)
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: tests/support.py is one level down
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 CLI = str(Path(PYTHON).with_name("backprop-viz"))
 FIGURES: dict[str, str] = {}  # measured figures, printed in pytest's terminal summary

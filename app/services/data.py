@@ -152,6 +152,6 @@ def _upload_info(row: dict[str, Any]) -> dict[str, Any]:
         "name": row["name"], "task": info["task"],
         "description": f"{label} (CSV, label column {info['label_column']!r})",
         "default_samples": info["default_samples"], "input_dim": info["input_dim"],
-        "n_classes": info["n_classes"], "two_d": info["two_d"],
+        "n_classes": info["n_classes"], "two_d": info["two_d"], "label": label,
     }
 

@@ -63,7 +63,10 @@ async function request(method, url, { json, form, binary = false } = {}) {
 const run = (id) => `/api/runs/${encodeURIComponent(id)}`;
 
 export const api = {
+  catalog: () => request("GET", "/api/catalog"),
+  health: () => request("GET", "/healthz"),
   datasets: () => request("GET", "/api/datasets"),
+  preview: (name, query) => request("GET", `/api/datasets/${encodeURIComponent(name)}?${new URLSearchParams(query)}`),
   createRun: (body) => request("POST", "/api/runs", { json: body }),
   listRuns: (limit = 20, offset = 0) => request("GET", `/api/runs?limit=${limit}&offset=${offset}`),
   getRun: (id) => request("GET", run(id)),

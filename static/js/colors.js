@@ -22,18 +22,41 @@ function makeScale(neg, pos) {
   return { rgba, css, u32, neg: `rgb(${neg})`, pos: `rgb(${pos})` };
 }
 
-export const VALUE_SCALE = { ...makeScale([245, 147, 34], [8, 119, 189]), sqrt: false };
-export const GRAD_SCALE = { ...makeScale([123, 50, 148], [0, 136, 55]), sqrt: true };
+export const VALUE_SCALE = { ...makeScale([245, 147, 34], [8, 119, 189]), curve: "lin" };
+export const GRAD_SCALE = { ...makeScale([123, 50, 148], [0, 136, 55]), curve: "sqrt" };
+
+export const LOG_DECADES = 4; // a log scale shows |v| from max · 10⁻⁴ (grey) to max (full colour)
 
 /**
- * The table index of v on a symmetric scale [−max, max], clamped. Gradient scales are square-root scales
- * (`sqrt`): gradients span orders of magnitude between layers, and on a linear scale all but the largest
- * would look grey. The sign is never changed, so hue always tells the sign.
+ * t = v / max bent by a curve, keeping its sign: "lin" (proportional); "sqrt" (gradients span orders of magnitude
+ * between layers, and on a linear scale all but the largest would look grey); "log" (LOG_DECADES decades).
  */
-export function lutIndex(v, max, sqrt = false) {
+export function shape(t, curve) {
+  if (curve === "sqrt") return t < 0 ? -Math.sqrt(-t) : Math.sqrt(t);
+  if (curve === "log") {
+    const a = Math.abs(t);
+    const u = a > 0 ? 1 + Math.log10(a) / LOG_DECADES : 0;
+    return u <= 0 ? 0 : t < 0 ? -u : u;
+  }
+  return t;
+}
+
+const variants = new Map();
+/** The same colours on another curve (one object per scale and curve, with its own pixel table). */
+export function curved(scale, curve) {
+  if (scale.curve === curve) return scale;
+  const key = `${scale.css[0]}|${curve}`;
+  if (!variants.has(key)) variants.set(key, { ...scale, curve, fine: undefined });
+  return variants.get(key);
+}
+
+/**
+ * The table index of v on a symmetric scale [−max, max] bent by `curve` (shape()), clamped. The sign is
+ * never changed, so hue always tells the sign.
+ */
+export function lutIndex(v, max, curve = "lin") {
   if (!(max > 0) || !Number.isFinite(v)) return 128;
-  let t = v / max;
-  if (sqrt) t = t < 0 ? -Math.sqrt(-t) : Math.sqrt(t);
+  const t = shape(v / max, curve);
   const k = Math.round(t * 127.5 + 127.5);
   return k < 0 ? 0 : k > 255 ? 255 : k;
 }
@@ -54,7 +77,7 @@ const FINE = 32768; // steps per sign of the pixel table: sqrt(1/FINE) is well b
 function pixelTable(scale) {
   if (!scale.fine) {
     const table = new Uint32Array(2 * FINE + 1);
-    for (let q = 0; q <= 2 * FINE; q++) table[q] = scale.u32[lutIndex(q / FINE - 1, 1, scale.sqrt)];
+    for (let q = 0; q <= 2 * FINE; q++) table[q] = scale.u32[lutIndex(q / FINE - 1, 1, scale.curve)];
     scale.fine = table;
   }
   return scale.fine;

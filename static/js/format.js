@@ -11,7 +11,7 @@ export function fmt(v, digits = 4) {
   let s;
   if (a < 1e-4 || a >= 1e6) s = v.toExponential(digits - 1).replace(/\.?0+e/, "e").replace("e+", "e");
   else s = String(Number(v.toPrecision(digits)));
-  return s.replace("-", "\u2212");
+  return s.replace(/-/g, "\u2212");
 }
 
 /** Parse a number written by fmt (true minus sign allowed). */
@@ -33,6 +33,19 @@ export function fmtEpoch(n) {
 /** A percentage with one decimal ("95.3 %"), "–" for null. */
 export function fmtPct(v) {
   return v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)} %`;
+}
+
+const SUP = "⁰¹²³⁴⁵⁶⁷⁸⁹";
+const SUB = "₀₁₂₃₄₅₆₇₈₉";
+/** Unicode superscript / subscript digits (labels and equations written as text): supText(12) → "¹²". */
+export const supText = (n) => String(n).replace(/\d/g, (d) => SUP[d]);
+export const subText = (n) => String(n).replace(/\d/g, (d) => SUB[d]);
+
+/** A select's tooltip: its chosen option's whole text (a narrow select cuts it). */
+export function selectTitle(el) {
+  const o = el.selectedOptions && el.selectedOptions[0];
+  const t = o ? o.title || o.textContent : "";
+  if (el.title !== t) el.title = t;
 }
 
 /** Set an element's text only when it changes (a write, even of the same text, costs a layout). */

@@ -21,7 +21,7 @@ export class History {
   }
 
   grow(min) {
-    const capacity = Math.max(1024, this.capacity * 2, min);
+    const capacity = Math.max(4096, this.capacity * 2, min);
     for (const [name, old] of Object.entries(this.cols)) {
       const col = new Float64Array(capacity);
       col.set(old.subarray(0, this.length));

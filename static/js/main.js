@@ -4,26 +4,26 @@
 
 import { createActions } from "./actions.js";
 import { api } from "./api.js";
+import { indexCatalog } from "./catalog.js";
 import { readHash } from "./hash.js";
 import { takeIncoming } from "./socket.js";
 import { createStore, shownSnapshot } from "./state.js";
 import { mountCharts } from "./views/charts.js";
 import { mountControls } from "./views/controls.js";
 import { mountData } from "./views/data.js";
+import { mountInputs } from "./views/inputs.js";
 import { mountInspector } from "./views/inspector.js";
 import { mountLayers } from "./views/layers.js";
 import { mountMessages } from "./views/messages.js";
 import { mountNetwork } from "./views/network.js";
+import { mountNotation } from "./views/notation.js";
 import { mountRuns } from "./views/runs.js";
+import { mountThumbs } from "./views/thumbs.js";
 import { mountTimeline } from "./views/timeline.js";
+import { watchTheme } from "./theme.js";
 import { createWalkActions } from "./walkthrough_actions.js";
 import { mountGradTools } from "./views/gradtools.js";
 import { mountWalkthrough } from "./views/walkthrough.js";
-
-const LABELS = {
-  circle: "Circle", xor: "Exclusive or", gauss: "Gaussian", spiral: "Spiral", moons: "Moons",
-  plane: "Plane", multi_gauss: "Multi-Gaussian", digits: "Digits 8×8",
-};
 
 const store = createStore();
 let frame = 0;
@@ -35,9 +35,10 @@ const requestFrame = () => {
 };
 function render() {
   frame = 0;
+  const s = store.state;
+  if (!s.catalog) return; // nothing is drawn before the vocabulary arrives
   takeIncoming(store);
   actions.frameDone();
-  const s = store.state;
   for (const [name, view] of views) {
     const t0 = performance.now();
     view.update(s);
@@ -49,6 +50,21 @@ function render() {
   }
 }
 store.subscribe(requestFrame);
+watchTheme(store, document.getElementById("theme-toggle"));
+
+// The top bar stays on screen (play is always in reach); what sticks under it needs its height. On a phone
+// the top bar's settings fold away behind a button.
+const topbar = document.querySelector(".topbar");
+new ResizeObserver(() => document.documentElement.style.setProperty("--topbar-h", `${topbar.offsetHeight}px`)).observe(topbar);
+// (buttons, not links: the URL's hash holds the setup)
+for (const b of topbar.querySelectorAll(".jump [data-target]")) {
+  b.addEventListener("click", () => document.getElementById(b.dataset.target).scrollIntoView({ block: "start" }));
+}
+const settingsToggle = topbar.querySelector(".settings-toggle");
+settingsToggle.addEventListener("click", () => {
+  const open = topbar.querySelector(".top-controls").classList.toggle("open");
+  settingsToggle.setAttribute("aria-expanded", String(open));
+});
 
 const actions = createActions(store, { requestFrame });
 const byId = (id) => document.getElementById(id);
@@ -57,10 +73,14 @@ const dataView = mountData(byId("data-panel"), actions);
 const charts = mountCharts(byId("charts-panel"), actions);
 // walkthrough and gradient check (walkthrough_actions.js, views/walkthrough.js, views/gradtools.js)
 const walk = createWalkActions(store, actions);
-const walkView = mountWalkthrough(byId("walkthrough"), { networkPanel: byId("network-panel"), button: byId("step-through") }, walk);
+const walkView = mountWalkthrough(byId("walkthrough"),
+  { networkPanel: byId("network-panel"), button: byId("step-through"), layoutOf: () => network.layout() }, walk);
 views = [
   ["controls", mountControls(document.body, actions)],
   ["layers", mountLayers(byId("layer-editor"), actions)],
+  ["inputs", mountInputs(byId("inputs"), actions)],
+  ["thumbs", mountThumbs(document.querySelector(".thumbs"), actions)],
+  ["notation", mountNotation(document.querySelector(".footer"))],
   ["network", network],
   ["inspector", mountInspector(byId("inspector"), actions)],
   ["timeline", mountTimeline(byId("timeline"), actions)],
@@ -91,21 +111,29 @@ store.subscribe((s) => {
   }
 });
 
-// Keyboard: space = play/pause, → = step an epoch (not while typing in a field).
+// Keyboard: space = play/pause wherever the focus is (a button that was clicked keeps the focus, and space
+// would press it again), except in a field that takes a space; → = step an epoch (not in a field).
+const TAKES_SPACE = new Set(["text", "number", "search", "checkbox", "file", "email", "url", "password"]);
+const takesSpace = (t) => t instanceof HTMLElement && (t.isContentEditable || t.tagName === "TEXTAREA"
+  || t.tagName === "SELECT" || (t.tagName === "INPUT" && TAKES_SPACE.has(t.type)));
+const inField = (t) => t instanceof HTMLElement && (t.isContentEditable || ["INPUT", "SELECT", "TEXTAREA"].includes(t.tagName));
 document.addEventListener("keydown", (ev) => {
   const t = ev.target;
-  const typing = t instanceof HTMLElement && (t.isContentEditable || ["INPUT", "SELECT", "TEXTAREA", "BUTTON"].includes(t.tagName));
   if (walk.handleKey(ev)) return; // the walkthrough's ← → and Escape while it is open
   if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
-  if (ev.key === " " && !typing) {
+  if (ev.key === " " && !takesSpace(t)) {
     ev.preventDefault();
-    actions.togglePlay();
-  } else if (ev.key === "ArrowRight" && !typing) {
+    if (!ev.repeat) actions.togglePlay();
+  } else if (ev.key === "ArrowRight" && !inField(t)) {
     ev.preventDefault();
     actions.step(ev.shiftKey ? "batch" : "epoch");
   } else if (ev.key === "Escape") {
     actions.select(null);
   }
+});
+// a focused button is pressed by space on its way up: not that, space was play/pause
+document.addEventListener("keyup", (ev) => {
+  if (ev.key === " " && !takesSpace(ev.target)) ev.preventDefault();
 });
 
 // A read-only hook for the end-to-end tests and the render benchmark.
@@ -118,6 +146,9 @@ Object.defineProperty(window, "__bpv", {
     },
     run: () => (store.state.run ? { ...store.state.run } : null),
     dataPoint: (k) => dataView.debugPoint(k),
+    accuracy: () => dataView.debugAccuracy(),
+    config: () => (store.state.config ? structuredClone(store.state.config) : null),
+    runsShown: () => [...document.querySelectorAll(".runs-list .run-row")].map((li) => li.dataset.runId),
     replaying: () => store.state.replaying,
     historyLength: () => (store.state.history ? store.state.history.length : 0),
     /** The epochs the page holds: their count, the first and last, and whether each is one after the other. */
@@ -129,6 +160,7 @@ Object.defineProperty(window, "__bpv", {
       return { length: e.length, first: e.length ? e[0] : null, last: e.length ? e[e.length - 1] : null, consecutive };
     },
     view: () => ({ ...store.state.view, following: store.state.following }),
+    selection: () => store.state.selection,
     /** Sample the value of a tensor element of the shown snapshot. */
     value: (name, index) => {
       const snap = shownSnapshot(store.state);
@@ -151,21 +183,30 @@ Object.defineProperty(window, "__bpv", {
 });
 
 window.addEventListener("hashchange", () => {
-  const { config, run } = readHash();
   const s = store.state;
+  if (!s.catalog) return;
+  const { config, run, errors } = readHash(s.catalog);
+  for (const e of errors) actions.message("error", e);
   if (run && (!s.run || s.run.id !== run)) actions.openRun(run);
   else if (JSON.stringify(config) !== JSON.stringify(s.config)) actions.setConfig(config);
 });
 
 async function start() {
-  const { config, run } = readHash();
-  store.set({ config });
+  let catalog;
   try {
-    const { items } = await api.datasets();
-    store.set({ datasets: items.map((d) => ({ ...d, label: LABELS[d.name] || (d.name.startsWith("csv:") ? d.description : d.name) })) });
+    catalog = indexCatalog(await api.catalog());
   } catch (err) {
-    actions.message("error", `could not list the datasets: ${err.message}`);
+    actions.message("error", `could not read the server's catalog: ${err.message}`);
+    const text = document.createElement("p");
+    text.className = "fatal";
+    text.textContent = `The page needs the server's catalog (GET /api/catalog): ${err.message}. Reload to try again.`;
+    document.querySelector("main").prepend(text);
+    return;
   }
+  const { config, run, errors } = readHash(catalog);
+  store.set({ catalog, config, datasets: catalog.datasets });
+  for (const e of errors) actions.message("error", e);
+  actions.watchHealth();
   if (run) {
     try {
       await actions.openRun(run);

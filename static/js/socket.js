@@ -58,19 +58,20 @@ export function takeIncoming(store) {
   store.apply(patch);
 }
 
-/** The WebSocket URL of a run, on this page's own host. */
-function wsUrl(runId) {
+/** The WebSocket URL of a run, on this page's own host; `since`: the last epoch the page has (or -1). */
+function wsUrl(runId, since) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${location.host}/ws/runs/${encodeURIComponent(runId)}`;
+  return `${scheme}//${location.host}/ws/runs/${encodeURIComponent(runId)}${since >= 0 ? `?since=${since}` : ""}`;
 }
 
 /**
  * Open the stream of one run and feed `store` from it. The WebSocket lives in a worker (stream_worker.js),
  * which reconnects (1 s, 2 s, … 10 s) when the connection drops, except for a policy close (1008: unknown
  * run) or after close(), and posts what arrived as one batch at a time; frameDone() (called by the frame
- * loop) asks for the next. Returns {close(), send(obj), frameDone()}.
+ * loop) asks for the next. `since` (an epoch): the page holds the run's history up to it already, and the
+ * hello's history (the epochs after it) is added to it. Returns {close(), send(obj), frameDone()}.
  */
-export function connectRun(store, runId) {
+export function connectRun(store, runId, { since = -1 } = {}) {
   const worker = new Worker(new URL("./stream_worker.js", import.meta.url), { type: "module" });
   let closed = false;
   let unacknowledged = false;
@@ -104,7 +105,13 @@ export function connectRun(store, runId) {
     const patch = {};
     if (m.hello) {
       Object.assign(patch, { run: m.hello.run, layerSizes: m.hello.layer_sizes, activations: m.hello.activations,
-        grid: m.hello.grid, history: History.fromMessage(m.helloHistory) });
+        grid: m.hello.grid });
+      if (since >= 0 && s.history) {
+        s.history.append(m.helloHistory); // what came after `since`
+        patch.history = s.history;
+      } else {
+        patch.history = History.fromMessage(m.helloHistory);
+      }
     }
     const history = patch.history || s.history || (patch.history = new History());
     if (m.history && history.append(m.history)) {
@@ -129,7 +136,7 @@ export function connectRun(store, runId) {
     }
   };
   worker.onerror = (ev) => message("error", `the stream failed: ${ev.message || "the worker stopped"}`);
-  worker.postMessage({ type: "open", url: wsUrl(runId) });
+  worker.postMessage({ type: "open", url: wsUrl(runId, since) });
 
   return {
     close() {

@@ -4,42 +4,19 @@
 // the actions write it with set()/touch(); every write bumps a revision number per key (rev[key]) so that
 // a view's update(state) can tell cheaply whether what it draws has changed.
 
-/** TensorFlow Playground's defaults (ANCHORS.md); training as fast as it goes. */
-export const DEFAULT_CONFIG = Object.freeze({
-  dataset: "circle",
-  noise: 0,
-  train_fraction: 0.5,
-  n_samples: null,
-  hidden_layers: [4, 2],
-  activation: "tanh", // one name, or one per hidden layer
-  output_activation: null, // null: the server's auto choice
-  cost: null,
-  init: "uniform",
-  optimizer: "sgd",
-  momentum: 0.9,
-  learning_rate: 0.03,
-  batch_size: 10,
-  regularization: null,
-  regularization_rate: 0,
-  seed: 0,
-  epochs: 1000,
-  target_cost: null,
-  speed: null, // epochs per second; null = as fast as the server goes (the page draws the newest frame)
-});
-
-/** Config keys that change a run without resetting it (Playground: only the learning rate). */
-export const LIVE_KEYS = Object.freeze(["learning_rate", "speed"]);
-
-export const MAX_HIDDEN_LAYERS = 10;
-export const MAX_WIDTH = 1024;
-/** Layers wider than this are drawn as a strip, and their weights as a matrix (the server's grid limit). */
-export const WIDE = 32;
+/**
+ * Config keys that change a run without resetting it (Playground: only the learning rate), sent with PATCH.
+ * The epoch limit too: raising it lets the same run go on.
+ */
+export const LIVE_KEYS = Object.freeze(["learning_rate", "speed", "epochs"]);
 
 function initialState() {
   return {
-    config: { ...DEFAULT_CONFIG, hidden_layers: [...DEFAULT_CONFIG.hidden_layers] },
+    catalog: null, // GET /api/catalog (catalog.js); the page draws nothing before it arrives
+    config: null, // the setup in the forms and the URL: RunConfig's fields (catalog.js defaultConfig)
     runName: "",
     datasets: [], // GET /api/datasets items
+    previews: {}, // dataset name → a few of its points (GET /api/datasets/{name}), for the thumbnails
     run: null, // the open run (REST Run object, kept current by the stream)
     layerSizes: [], // n0 … nL
     activations: [], // σ of layers 1 … L
@@ -52,11 +29,15 @@ function initialState() {
     following: true, // show the live snapshot (false: time travel)
     timeline: { epochs: [], index: -1, loading: false },
     data: null, // GET /api/runs/{id}/data for the open run
-    view: { edgeColor: "gradient", deltaMode: "probe", logScale: false, showTest: true },
+    view: { edgeColor: "gradient", deltaMode: "probe", logScale: false, showTest: true, gradScale: "running", gradLog: false },
     selection: null, // {kind: "neuron", l, j} | {kind: "edge", l, i, j}
-    runs: { items: [], total: 0 },
+    scaleRef: null, // {runId, dW, delta, mean_abs_delta}: epoch 0's largest |value| per family (timetravel.js)
+    theme: "light", // the theme in effect (light | dark): the canvases read its colours
+    runs: { items: [], total: 0, complete: false }, // runs_list.js: the newest runs the server stores
+    runsView: { query: "", page: 0 }, // the runs list's search and page
     overlays: {}, // run id → {name, points}
     messages: [], // {id, level: "error" | "info", text}
+    health: null, // GET /healthz when it is not ok: {status: "degraded", reason}
     connection: "idle", // idle | connecting | open | closed
     busy: false, // a run is being created
     replaying: false, // the timeline is playing stored epochs back
@@ -120,9 +101,21 @@ export function isRunning(state) {
   return !!state.run && (state.run.state === "running" || state.run.state === "queued");
 }
 
-/** A run that can never train again. */
+/** A run that has ended (it trains again only when continued: continuable()). */
 export function isTerminal(runState) {
   return ["done", "stopped", "diverged", "failed", "interrupted"].includes(runState);
+}
+
+/** A run that ended and can go on with a new epoch limit (PATCH epochs, docs/protocol.md). */
+export function continuable(runState) {
+  return runState === "done" || runState === "stopped";
+}
+
+/** The epoch limit a finished run goes on to: the form's limit when it is further, else as many epochs again. */
+export function nextLimit(s) {
+  const want = s.config.epochs;
+  const limit = want > s.run.epoch ? want : s.run.epoch + want;
+  return Math.min(limit, s.catalog.limits.max_epochs);
 }
 
 /** The hidden-layer activation names, one per hidden layer, from a config. */
@@ -130,15 +123,15 @@ export function hiddenActivations(config) {
   const n = config.hidden_layers.length;
   if (Array.isArray(config.activation)) {
     const list = config.activation.slice(0, n);
-    while (list.length < n) list.push(list[list.length - 1] || "tanh");
+    while (list.length < n) list.push(list[list.length - 1] || config.activation[0]);
     return list;
   }
   return new Array(n).fill(config.activation);
 }
 
-/** The config's activation in its shortest form: one name when every layer agrees. */
-export function compactActivation(list) {
-  if (list.length === 0) return "tanh";
+/** The config's activation in its shortest form: one name when every layer agrees (`fallback` for none). */
+export function compactActivation(list, fallback) {
+  if (list.length === 0) return fallback;
   return list.every((a) => a === list[0]) ? list[0] : list;
 }
 

@@ -2,7 +2,10 @@
 // binary frame the stream sends (GET …/snapshots/{epoch}?format=binary), going back to live, and replay.
 
 import { api } from "./api.js";
+import { maxAbs } from "./colors.js";
 import { decodeSnapshot } from "./socket.js";
+
+const FAMILIES = ["dW", "delta", "mean_abs_delta"]; // the tensors whose colours may be fixed at epoch 0
 
 export function createTimeTravel(store, fail) {
   const get = () => store.state;
@@ -88,5 +91,31 @@ export function createTimeTravel(store, fail) {
     }
   }
 
-  return { refreshEpochs, scrubTo, goLive, replay, stopReplay };
+  let referenceFor = null;
+  /**
+   * The largest |value| of each gradient family at epoch 0 of the open run (state.scaleRef), for colours
+   * fixed at epoch 0. Asked once per run; without it the colours keep the running maximum.
+   */
+  async function loadScaleReference() {
+    const s = get();
+    if (!s.run || referenceFor === s.run.id) return;
+    const runId = s.run.id;
+    referenceFor = runId;
+    try {
+      const snap = decodeSnapshot(await api.snapshotBinary(runId, 0));
+      const ref = { runId, epoch: snap.epoch };
+      for (const family of FAMILIES) {
+        ref[family] = 0;
+        for (let l = 1; snap.tensors[`W${l}`]; l++) {
+          const t = snap.tensors[`${family}${l}`];
+          if (t) ref[family] = Math.max(ref[family], maxAbs(t.data));
+        }
+      }
+      if (get().run && get().run.id === runId) store.set({ scaleRef: ref });
+    } catch (err) {
+      fail(new Error(`colours fixed at epoch 0 need that epoch's snapshot: ${err.message}; they keep the running maximum`));
+    }
+  }
+
+  return { refreshEpochs, scrubTo, goLive, replay, stopReplay, loadScaleReference };
 }

@@ -33,7 +33,7 @@ def test_datasets_list_and_preview(client: TestClient) -> None:
     assert list(items)[:len(datasets.DATASETS)] == list(datasets.DATASETS)
     circle = {**items["circle"], "description": ""}
     assert circle == {"name": "circle", "task": "classification", "description": "", "default_samples": 500,
-                      "input_dim": 2, "n_classes": 2, "two_d": True}
+                      "input_dim": 2, "n_classes": 2, "two_d": True, "label": "Circle"}
     assert items["digits"]["input_dim"] == 64 and items["digits"]["n_classes"] == 10
     assert items["plane"]["task"] == "regression"
     p = client.get("/api/datasets/circle", params={"n_samples": 100, "train_fraction": 0.3, "noise": 0.1})

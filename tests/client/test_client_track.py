@@ -135,5 +135,8 @@ def test_the_page_draws_an_external_run(client: Client, browser: Any) -> None:
     wait_drawn(page)
     assert page.evaluate("() => window.__bpv.run().id") == t.run.id
     assert page.evaluate("() => window.__bpv.historyLength()") == 3
+    # its data is the training program's: the output panel says so rather than wait for it
+    page.wait_for_function("() => document.querySelector('#data-panel .data-caption').textContent"
+                           ".includes('stays with')")
     assert watch.errors() == [] and watch.foreign_requests == []
     page.context.close()

@@ -163,3 +163,10 @@ def shot(page: Any, name: str, full_page: bool = False) -> None:
     page.screenshot(path=str(SCREENSHOTS / name), full_page=full_page)
 
 
+def element_shot(page: Any, selector: str, name: str) -> None:
+    """One element, whole: taller than the window, it is taken in strips, and the sticky top bar would be drawn
+    over it in each; for the picture the bar stays at the page's top (it takes the same room either way)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator(selector).screenshot(path=str(SCREENSHOTS / name), style=".topbar { position: static !important; }")
+
+

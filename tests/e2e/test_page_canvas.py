@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from e2e_helpers import settle, shot, wait_state
+from e2e_helpers import settle, shot, wait_curves, wait_state
 
 # For every edge: the point along it farthest from every other edge, and that clearance (CSS px).
 SAMPLE_POINTS = """() => {
@@ -68,12 +68,14 @@ def pause_after(p, epochs: int) -> dict:
 
 
 def check_edges(p, tensor_name: str, sign_of, min_share: float) -> dict[tuple[int, int, int], int]:
-    """Every clear edge whose |value| is at least min_share of the largest has the hue of its sign."""
+    """Every clear edge whose |value| is at least min_share of its colour scale's end (the legend's max: for
+    gradients the largest seen over the run, by default) has the hue of its sign."""
     points = p.evaluate(SAMPLE_POINTS)
     n = sizes(p)
     js = "([name, k]) => window.__bpv.value(name, k)"
     vals = [p.evaluate(js, [f"{tensor_name}{e['l']}", e["i"] * n[e["l"]] + e["j"]]) for e in points]
-    vmax = max(abs(v) for v in vals)
+    vmax = p.evaluate("window.__bpv.network().legend.edgeMax")
+    assert vmax >= max(abs(v) for v in vals) * (1 - 1e-6)
     pixels = p.evaluate(PIXELS, points)
     checked = {}
     for e, v, px in zip(points, vals, pixels, strict=True):
@@ -124,6 +126,7 @@ def inspector_numbers(p) -> dict[str, tuple[float, str]]:
 
 
 def click_neuron(p, l: int, j: int) -> None:
+    p.evaluate("window.scrollTo(0, 0)")  # the last click may have brought the inspector up
     d = p.evaluate("window.__bpv.network()")
     n = next(x for x in d["neurons"] if x["l"] == l and x.get("j") == j)
     p.mouse.click(d["canvas"]["left"] + n["x"] + n["size"] / 2, d["canvas"]["top"] + n["y"] + n["size"] / 2)
@@ -170,6 +173,7 @@ def test_inspector_numbers_equal_the_snapshot(page, server):
     expect(nums, "delta", float(t["delta3"][0]))
     expect(nums, "a-minus-y", float(t["a3"][0]) - float(t["y"][0]))
     # an edge: ∂C/∂w = a^{l−1} δˡ (probe), the batch mean dW, and w ← w − η ∂C/∂w
+    p.evaluate("window.scrollTo(0, 0)")
     points = p.evaluate(SAMPLE_POINTS)
     e = max((q for q in points if q["l"] == 2), key=lambda q: q["clear"])
     box = p.evaluate("window.__bpv.network().canvas")
@@ -189,6 +193,7 @@ def test_inspector_numbers_equal_the_snapshot(page, server):
     # the update shown subtracts: w ← w − η ∂C/∂w
     assert "−" in p.inner_text(".inspector-body .eq:last-of-type")
     p.mouse.move(1, 1)  # no tooltip over the diagram in the picture
+    wait_curves(p)  # picture the curves caught up
     p.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     shot(p, "03-inspector.png")
     p.keyboard.press("Escape")

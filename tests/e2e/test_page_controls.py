@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -143,7 +144,8 @@ def test_a_784_128_64_10_net_renders(browser, server):
         box = net["canvas"]
         p.mouse.click(box["left"] + (m["x0"] + m["x1"]) / 2, box["top"] + (m["y0"] + m["y1"]) / 2)
         p.wait_for_selector(".inspector-body mn[data-role=w-new]")
-        assert "of layer 0 to neuron" in p.inner_text(".inspector-body")
+        text = p.inner_text(".inspector-body")
+        assert re.search(r"from input \d+ \(p\d+\) to neuron \d+ of layer 1", text), text  # named by its column
         p.wait_for_selector("canvas.confusion:not([hidden])")
         shot(p, "07-wide-784.png")
         assert watch.errors() == []

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import numpy as np
-from e2e_helpers import SCREENSHOTS, open_page, settle, wait_state
+from e2e_helpers import element_shot, open_page, settle, wait_state
 from walk_numbers import batch_cost, check_text, shown, stored_run
 
 from backprop_core.gradcheck import EPSILON, numerical_gradients, relative_errors
@@ -94,9 +94,8 @@ def test_check_a_weight_a_bias_and_a_layer_then_what_if(page, server):
         np.testing.assert_allclose(got[f"gcb-backprop@None,{k}"], grads.biases[1][k], rtol=1e-7, atol=1e-12)
         np.testing.assert_allclose(got[f"gcb-numeric@None,{k}"], num_b[1][k], rtol=1e-6, atol=1e-10)
     assert got["gc-max"] < 1e-6
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     p.mouse.move(1, 1)
-    p.locator("#inspector").screenshot(path=str(SCREENSHOTS / "20-gradient-check.png"))
+    element_shot(p, "#inspector", "20-gradient-check.png")
     # what if: nudge W²₂₁ by a few Δ; the change against the float64 recomputation, next to Δ·∂C/∂w
     weights_before = server.get(f"/api/runs/{run_id}/export")["weights"]
     assert "nothing to undo" in p.inner_text("#grad-tools")
@@ -114,7 +113,7 @@ def test_check_a_weight_a_bias_and_a_layer_then_what_if(page, server):
         np.testing.assert_allclose(got["wi-change"], c_after - c_before, rtol=1e-6, atol=1e-12)
         np.testing.assert_allclose(got["wi-difference"], got["wi-change"] - got["wi-predicted"], rtol=1e-9, atol=1e-15)
     assert p.is_visible(".gt-plot")
-    p.locator("#inspector").screenshot(path=str(SCREENSHOTS / "21-what-if.png"))
+    element_shot(p, "#inspector", "21-what-if.png")
     assert server.get(f"/api/runs/{run_id}/export")["weights"] == weights_before, "a what-if changes nothing"
     # a neuron's bias
     click_neuron(p, 1, 2)
@@ -143,7 +142,7 @@ def test_a_layer_over_the_limit_shows_the_servers_message(browser, server):
         p.click(".gt-check-layer")
         p.wait_for_selector(".gt-check-out .gt-error", timeout=20_000)
         p.mouse.move(1, 1)
-        p.locator("#inspector").screenshot(path=str(SCREENSHOTS / "22-gradient-check-limit.png"))
+        element_shot(p, "#inspector", "22-gradient-check-limit.png")
         run_id = p.evaluate("window.__bpv.run().id")
         r = httpx.post(f"{server.url}/api/runs/{run_id}/gradcheck", json={"layer": 2}, timeout=30)
         assert r.status_code == 422

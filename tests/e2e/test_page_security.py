@@ -111,7 +111,7 @@ def test_with_a_token_the_page_works_and_a_foreign_page_cannot_drive_it(
         gate = context.new_page()
         gate.goto(srv.url + "/")
         assert gate.locator("input[name=token]").count() == 1, "no cookie yet: the login form"
-        shot(gate, "12-login.png")
+        shot(gate, "09-login.png")
         gate.close()
 
         page = context.new_page()

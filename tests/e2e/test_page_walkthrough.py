@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from e2e_helpers import SCREENSHOTS, open_page, wait_curves, wait_state
+from e2e_helpers import element_shot, open_page, wait_curves, wait_state
 from walk_numbers import ATOL, RTOL, check_text, expected_walk, shown, stored_run, want
 
 THREE_HIDDEN = ("#epochs=100000&dataset=spiral&layers=6,5,4&act=relu,sigmoid,tanh&out=sigmoid"
@@ -47,9 +47,8 @@ def lit(frame: dict[str, Any], L: int) -> list[dict[str, Any]]:
 
 def shoot(p: Any, name: str) -> None:
     """The network panel (the frame's diagram and its panel), as a learner sees it."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     p.mouse.move(1, 1)
-    p.locator("#network-panel").screenshot(path=str(SCREENSHOTS / name))
+    element_shot(p, "#network-panel", name)
 
 
 def walk_all(p: Any, server: Any, shots: bool = False) -> tuple[Any, list[int], dict[str, Any]]:
@@ -131,6 +130,10 @@ def test_walk_every_step_of_the_default_net(page, server):
     stored, batch, after = walk_all(p, server, shots=True)
     w = p.evaluate("window.__bpv.walk()")
     last = w["count"] - 1
+    # the frame is drawn on the live diagram's geometry: its inputs, Playground's unused ones among them
+    net = p.evaluate("window.__bpv.network()")
+    assert w["drawn"]["inputs"] == [n["y"] for n in net["neurons"] if n["l"] == 0]
+    assert len(net["off"]) == 5 and w["drawn"]["off"] == [o["y"] for o in net["off"]]
     # the keys and the buttons move back and forth; → at the end stays there
     p.keyboard.press("ArrowRight")
     assert at_frame(p, last)["index"] == last

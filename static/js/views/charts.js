@@ -11,8 +11,9 @@
 //   when the trace would pass CAP) plus the newest epoch of each update, so a run of 100 000 epochs costs
 //   what a run of 1 000 does.
 
-import { fmt, fmtPct, setText } from "../format.js";
+import { fmt, fmtPct, setText, supText } from "../format.js";
 import { Pacer } from "../pace.js";
+import { gradientScope } from "../catalog.js";
 import { isRunning, shownSnapshot } from "../state.js";
 
 const PLOTLY_URL = "/static/vendor/plotly.min.js";
@@ -23,14 +24,29 @@ const BUDGET = 0.08; // share of the main thread the charts may take: the diagra
 const LAYER_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79"];
 const OVERLAY_COLORS = ["#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79"];
 const CONFIG = { displayModeBar: false, responsive: true };
-const FONT = { family: "system-ui, sans-serif", size: 11, color: "#444" };
 // What every redraw would otherwise measure and lay out again is left to the page: the legend is HTML
 // (legendOf), axis titles are in the panel's text, margins are fixed (no automargin pass).
-const BASE_LAYOUT = {
-  font: FONT, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff", showlegend: false, hovermode: "x unified",
-  xaxis: { rangemode: "nonnegative", automargin: false },
-  yaxis: { exponentformat: "e", automargin: false },
+const THEMES = {
+  light: { ink: "#444", plot: "#fff", grid: "#eee", zero: "#ccc", mark: "#333" },
+  dark: { ink: "#c9d1d6", plot: "#1b2327", grid: "#2c363b", zero: "#46525a", mark: "#ddd" },
 };
+function baseLayout(s) {
+  const t = THEMES[s.theme] || THEMES.light;
+  const axis = { gridcolor: t.grid, zerolinecolor: t.zero, linecolor: t.zero, automargin: false };
+  return {
+    font: { family: "system-ui, sans-serif", size: 11, color: t.ink }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: t.plot,
+    showlegend: false, hovermode: "x unified", hoverlabel: { namelength: 40 },
+    xaxis: { ...axis, rangemode: "nonnegative" }, yaxis: { ...axis, exponentformat: "e" },
+  };
+}
+
+/**
+ * Text for Plotly, which reads some HTML in trace names, hovers and titles (links, styles): a name a person
+ * gave is escaped, so it shows as the text it is.
+ */
+export function plotlyText(text) {
+  return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+}
 
 let plotly = null;
 function loadPlotly() {
@@ -71,7 +87,8 @@ function pick(history, name, idx) {
 function scrubShape(s) {
   const snap = shownSnapshot(s);
   if (s.following || !snap) return [];
-  return [{ type: "line", xref: "x", yref: "paper", x0: snap.epoch, x1: snap.epoch, y0: 0, y1: 1, line: { color: "#333", width: 1, dash: "dot" } }];
+  const color = (THEMES[s.theme] || THEMES.light).mark;
+  return [{ type: "line", xref: "x", yref: "paper", x0: snap.epoch, x1: snap.epoch, y0: 0, y1: 1, line: { color, width: 1, dash: "dot" } }];
 }
 
 const COST_COLUMNS = ["train_cost", "test_cost", "accuracy"];
@@ -79,7 +96,7 @@ const COST_COLUMNS = ["train_cost", "test_cost", "accuracy"];
 /** The cost chart: train and test cost, test accuracy on the right axis, and overlaid runs' train cost. */
 const COST = {
   selector: ".cost-chart",
-  note: "x: epoch · cost left, accuracy right",
+  note: "",
   columns: () => COST_COLUMNS,
   traces(s, x, ys) {
     const traces = [
@@ -91,49 +108,70 @@ const COST = {
       if (s.run && id === s.run.id) return;
       const stride = strideFor(o.points.length);
       const pts = thinIndices(0, o.points.length, stride).map((i) => o.points[i]);
-      traces.push({ name: `${o.name || id} (train)`, x: pts.map((p) => p.epoch), y: pts.map((p) => p.train_cost),
+      // `label` is the legend's (HTML, set as text); `name` is Plotly's, escaped: it shows in the hover
+      const label = `${o.name || id} (train)`;
+      traces.push({ name: plotlyText(label), label, x: pts.map((p) => p.epoch), y: pts.map((p) => p.train_cost),
         line: { color: OVERLAY_COLORS[k % OVERLAY_COLORS.length], width: 1.5, dash: "dash" } });
     });
     return traces.map((t) => ({ type: "scatter", mode: "lines", hovertemplate: "%{y:.4g}", ...t }));
   },
   layout(s) {
     const classification = s.run ? s.run.task === "classification" : true;
+    const base = baseLayout(s);
     return {
-      ...BASE_LAYOUT, margin: { l: 46, r: classification ? 36 : 12, t: 8, b: 22 }, height: 200,
-      xaxis: { ...BASE_LAYOUT.xaxis, zeroline: false },
-      yaxis: { ...BASE_LAYOUT.yaxis, type: s.view.logScale ? "log" : "linear" },
+      ...base, margin: { l: 46, r: classification ? 36 : 12, t: 8, b: 22 }, height: 160,
+      xaxis: { ...base.xaxis, zeroline: false },
+      yaxis: { ...base.yaxis, type: s.view.logScale ? "log" : "-" }, // "-": Plotly's own choice, linear for numbers
       yaxis2: { overlaying: "y", side: "right", range: [0, 1.02], visible: classification, tickformat: ".0%", showgrid: false,
         tickmode: "array", tickvals: [0, 0.5, 1], fixedrange: true },
       shapes: scrubShape(s), uirevision: s.run ? s.run.id : "none",
     };
   },
-  key: (s) => [s.run ? s.run.id : "", s.view.logScale, s.rev.overlays || 0, s.run ? s.run.task : ""].join("|"),
+  key: (s) => [s.run ? s.run.id : "", s.view.logScale, s.rev.overlays || 0, s.run ? s.run.task : "", s.theme].join("|"),
 };
 
 const layersOf = (s) => Math.max(0, s.layerSizes.length - 1);
 
-/** The norms chart: ‖δˡ‖ (solid) and ‖∂C/∂Wˡ‖ (dotted) per layer, log scale. */
+/** The norms chart: ‖δˡ‖ (solid) and ‖∂C/∂Wˡ‖ (dotted) per layer, log scale (ticks at powers of ten). */
 const NORMS = {
   selector: ".norm-chart",
-  note: "x: epoch",
+  note: "",
   columns: (s) => Array.from({ length: layersOf(s) }, (_, l) => [`delta_norms.${l}`, `grad_norms.${l}`]).flat(),
   traces(s, x, ys) {
     const traces = [];
     for (let l = 0; l < layersOf(s); l++) {
       const color = LAYER_COLORS[l % LAYER_COLORS.length];
-      traces.push({ name: `‖δ${l + 1}‖`, x, y: ys[2 * l], line: { color, width: 1.5 } });
-      traces.push({ name: `‖∂C/∂W${l + 1}‖`, x, y: ys[2 * l + 1], line: { color, width: 1.5, dash: "dot" } });
+      // one legend entry per layer (its colour); the dash tells δ from ∂C/∂W (the note)
+      traces.push({ name: `‖δ${supText(l + 1)}‖`, label: `layer ${l + 1}`, x, y: ys[2 * l], line: { color, width: 1.5 } });
+      traces.push({ name: `‖∂C/∂W${supText(l + 1)}‖`, label: null, x, y: ys[2 * l + 1], line: { color, width: 1.5, dash: "dot" } });
     }
     return traces.map((t) => ({ type: "scatter", mode: "lines", hovertemplate: "%{y:.3g}", ...t }));
   },
   layout(s) {
+    const base = baseLayout(s);
     return {
-      ...BASE_LAYOUT, margin: { l: 46, r: 12, t: 8, b: 22 }, height: 160,
-      yaxis: { ...BASE_LAYOUT.yaxis, type: "log" }, shapes: scrubShape(s), uirevision: s.run ? s.run.id : "none",
+      ...base, margin: { l: 46, r: 12, t: 6, b: 22 }, height: 140,
+      yaxis: { ...base.yaxis, type: "log", dtick: 1, exponentformat: "power", showexponent: "all" },
+      shapes: scrubShape(s), uirevision: s.run ? s.run.id : "none",
     };
   },
-  key: (s) => [s.run ? s.run.id : "", layersOf(s)].join("|"),
+  key: (s) => [s.run ? s.run.id : "", layersOf(s), s.theme].join("|"),
 };
+
+/** The history index of an epoch (the epochs are in order), or −1. */
+function indexOfEpoch(h, epoch) {
+  if (!h) return -1;
+  const e = h.column("epoch");
+  let lo = 0;
+  let hi = e.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (e[mid] === epoch) return mid;
+    if (e[mid] < epoch) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
 
 /** One chart's Plotly element and what it shows: {key, len (history points covered), stride, count, shapeKey}. */
 function chartOf(root, spec) {
@@ -146,14 +184,19 @@ function legendOf(el, traces, note) {
   const tail = document.createElement("span");
   tail.className = "legend-note";
   tail.textContent = note;
-  el.replaceChildren(...traces.map((t) => {
+  tail.hidden = !note;
+  el.replaceChildren(...traces.filter((t) => t.label !== null).map((t) => {
     const item = document.createElement("span");
     item.className = "legend-item";
     const swatch = document.createElement("span");
     swatch.className = "swatch";
     swatch.style.borderTopColor = t.line.color;
     swatch.style.borderTopStyle = t.line.dash === "dot" ? "dotted" : t.line.dash === "dash" ? "dashed" : "solid";
-    item.append(swatch, t.name);
+    const text = document.createElement("span");
+    text.className = "legend-text";
+    text.textContent = t.label ?? t.name; // a person's text, as text
+    text.title = text.textContent;
+    item.append(swatch, text);
     return item;
   }), tail);
 }
@@ -209,6 +252,8 @@ function full(P, chart, s, key, shapeKey) {
 
 export function mountCharts(root, actions) {
   const readout = root.querySelector(".cost-readout");
+  const scope = root.querySelector(".norm-scope");
+  let scopeRev = -1;
   const logBox = root.querySelector(".log-scale");
   logBox.addEventListener("change", () => actions.setView({ logScale: logBox.checked }));
   const charts = [chartOf(root, COST), chartOf(root, NORMS)];
@@ -268,11 +313,19 @@ export function mountCharts(root, actions) {
       state = s;
       const h = s.history;
       const n = h ? h.length : 0;
-      const v = (name) => h.value(name, n - 1);
-      setText(readout, n
-        ? `epoch ${v("epoch")} · train cost ${fmt(v("train_cost"))} · test cost ${fmt(v("test_cost"))}` +
-          (v("accuracy") != null ? ` · test accuracy ${fmtPct(v("accuracy"))} · train accuracy ${fmtPct(v("train_accuracy"))}` : "")
+      // the newest epoch, or while time-travelling the epoch shown
+      const snap = !s.following && shownSnapshot(s);
+      const k = snap ? indexOfEpoch(h, snap.epoch) : n - 1;
+      const v = (name) => h.value(name, k);
+      setText(readout, n && k >= 0
+        ? `${snap ? "time travel: " : ""}epoch ${v("epoch")} · train cost ${fmt(v("train_cost"))} · test cost ${fmt(v("test_cost"))}` +
+          (v("accuracy") != null ? ` · accuracy ${fmtPct(v("accuracy"))} test, ${fmtPct(v("train_accuracy"))} train` : "")
         : "no epochs yet");
+      if (readout.classList.contains("travelling") !== !!snap) readout.classList.toggle("travelling", !!snap);
+      if (scopeRev !== s.rev.data) {
+        scopeRev = s.rev.data;
+        setText(scope, gradientScope(s.catalog, s.data ? s.data.train.y.length : NaN));
+      }
       if (logBox.checked !== s.view.logScale) logBox.checked = s.view.logScale;
       if (!P || busy) return;
       const now = performance.now();

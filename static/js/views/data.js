@@ -6,11 +6,12 @@
 // thread); the predictions, confusion matrix and caption at most every PREDICTIONS_MS (numbers and
 // frames changing faster cannot be read).
 
+import { activationRange, threshold } from "../catalog.js";
 import { CLASS_COLORS, VALUE_SCALE, classColor, lutIndex, mapToPixels, maxAbs } from "../colors.js";
 import { fmt, fmtPct, setText } from "../format.js";
 import { Pacer } from "../pace.js";
 import { shownSnapshot, tensor } from "../state.js";
-import { drawConfusion, drawRegression, drawSamples, predictedClasses, sizeCanvas } from "./predictions.js";
+import { drawConfusion, drawRegression, drawSamples, labelAt, predictedClasses, sizeCanvas } from "./predictions.js";
 
 const HEAT_ALPHA = 160; // Playground's heatmap alpha (of 255)
 const SHARE = 0.1; // of the main thread, at most, for following new snapshots
@@ -21,18 +22,22 @@ function hexToRgb(hex) {
   return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
 }
 
-/** The output heatmap as an image: value scale for one output, class colours (argmax) for several. */
-function heatImage(grid, outAct, task, prev) {
+/**
+ * The output heatmap as an image: for several outputs class colours (argmax); for one, the value scale
+ * centred on the decision threshold of a classifier (grey where it decides neither way) over the σ's range
+ * when that is bounded, else over the largest distance from it; for regression centred on 0.
+ */
+function heatImage(cat, grid, outAct, task, prev) {
   const [k, G] = grid.shape;
   const c = prev && prev.width === G ? prev : new OffscreenCanvas(G, G);
   const ctx = c.getContext("2d");
   const img = ctx.createImageData(G, G);
   const px = new Uint32Array(img.data.buffer);
   if (k === 1) {
-    let data = grid.data;
-    let max = 1;
-    if (outAct === "sigmoid") data = data.map((v) => 2 * v - 1);
-    else if (task === "regression" || !["tanh", "softmax"].includes(outAct)) max = Math.max(1e-9, maxAbs(data));
+    const centre = task === "regression" ? 0 : threshold(cat, outAct);
+    const [lo, hi] = activationRange(cat, outAct);
+    const data = centre === 0 ? grid.data : grid.data.map((v) => v - centre);
+    const max = task !== "regression" && lo !== null && hi !== null ? Math.max(hi - centre, centre - lo) : Math.max(1e-9, maxAbs(data));
     mapToPixels(data, max, VALUE_SCALE, px, HEAT_ALPHA);
   } else {
     const rgb = CLASS_COLORS.map(hexToRgb);
@@ -84,6 +89,12 @@ export function mountData(root, actions) {
   const confusion = root.querySelector("canvas.confusion");
   const regression = root.querySelector("canvas.regression");
   const showTest = root.querySelector(".show-test");
+  // the whole class name under the pointer (the drawn ones are cut to their cell)
+  confusion.addEventListener("mousemove", (ev) => {
+    const r = confusion.getBoundingClientRect();
+    const t = labelAt(confusion, ev.clientX - r.left, ev.clientY - r.top);
+    if (confusion.title !== t) confusion.title = t;
+  });
   showTest.addEventListener("change", () => actions.setView({ showTest: showTest.checked }));
   let drawnKey = "";
   let drawnSnap = -1;
@@ -118,7 +129,8 @@ export function mountData(root, actions) {
   });
 
   function drawPlane(s, snap, width) {
-    const size = Math.min(width, 320);
+    // at most 320 px, and less on a short screen, so the charts below stay in view
+    const size = Math.min(width, 320, Math.max(220, Math.round(window.innerHeight * 0.28)));
     const ctx = sizeCanvas(plane, size, size);
     const [x0, x1, y0, y1] = s.grid.extent;
     const toX = (x) => ((x - x0) / (x1 - x0)) * size;
@@ -127,7 +139,7 @@ export function mountData(root, actions) {
     const L = s.layerSizes.length - 1;
     const grid = tensor(snap, `grid${L}`);
     if (grid) {
-      heat = heatImage(grid, s.activations[L - 1], s.run.task, heat);
+      heat = heatImage(s.catalog, grid, s.activations[L - 1], s.run.task, heat);
       ctx.imageSmoothingEnabled = true;
       ctx.drawImage(heat, 0, 0, size, size);
     }
@@ -162,6 +174,7 @@ export function mountData(root, actions) {
     regression.hidden = !(d && outputs && reg);
     const notes = [];
     if (!s.run) notes.push("No run yet.");
+    else if (!d && s.run.kind === "external") notes.push("This run's data stays with the program that trains it: the page has what it streams.");
     else if (!d) notes.push("Loading the run's data…");
     if (d && outputs) {
       const outAct = s.activations[s.activations.length - 1];
@@ -169,7 +182,7 @@ export function mountData(root, actions) {
         const rmse = drawRegression(regression, width, d.test.y, outputs);
         notes.push(`Prediction vs target on ${outputs.shape[0]} test examples; RMSE ${fmt(rmse)}.`);
       } else {
-        const pred = predictedClasses(outputs, outAct);
+        const pred = predictedClasses(outputs, threshold(s.catalog, outAct));
         if (images) {
           const r = drawSamples(samples, width, d, pred);
           notes.push(`First ${r.shown} test images with the predicted class (${r.wrong} wrong, framed red).`);
@@ -180,11 +193,22 @@ export function mountData(root, actions) {
         }
       }
     }
-    if (twoD && d) notes.push(`${d.train.y.length} training points (white outline)${s.view.showTest ? `, ${d.test.y.length} test points (dark outline)` : ""}; the ring marks the probe example — click a point to probe it.`);
+    if (twoD && d) notes.push(`${d.train.y.length} training points (white rim)${s.view.showTest ? `, ${d.test.y.length} test (dark rim)` : ""}; the ring marks the probe — click a point to probe it.`);
     setText(caption, notes.join(" "));
   }
 
   return {
+    /** The page's test accuracy from the shown snapshot's outputs (its threshold or argmax), for tests. */
+    debugAccuracy() {
+      const snap = current && shownSnapshot(current);
+      const outputs = tensor(snap, "test_outputs");
+      if (!outputs || !current.data) return null;
+      const act = current.activations[current.activations.length - 1];
+      const pred = predictedClasses(outputs, threshold(current.catalog, act));
+      let hit = 0;
+      for (let r = 0; r < pred.length; r++) if (pred[r] === Math.round(current.data.test.y[r])) hit++;
+      return { epoch: snap.epoch, accuracy: hit / pred.length, count: pred.length };
+    },
     /** Where training point k is drawn, in page coordinates (tests). */
     debugPoint(k) {
       if (!geom || !current || !current.data || !current.data.train.X[k]) return null;

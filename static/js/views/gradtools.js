@@ -4,11 +4,10 @@
 // The server computes both in float64 on a copy of the paused run's weights, on the batch it trains next;
 // the numbers shown are its own. The store's `check` slice holds the answers.
 
-import { fmt } from "../format.js";
+import { fmt, subText as sub, supText as sup } from "../format.js";
 import { isRunning } from "../state.js";
 import { DEFAULT_DELTA_INDEX, DELTAS, movedOn, targetKey, targetsOf } from "../walkthrough_state.js";
-import { sup } from "./network_draw.js";
-import { h, num, sub } from "./walkthrough_tables.js";
+import { h, num } from "./walkthrough_tables.js";
 
 const MAX_LAYER_ROWS = 24; // parameters listed for a whole layer; the largest error is always given
 
@@ -170,7 +169,7 @@ export function mountGradTools(root, walk) {
       if (root.hidden) return;
       const name = targetName(targets.one);
       const pauses = running ? " Asking pauses the run." : "";
-      intro.textContent = `Backprop's ∂C/∂w against the central difference, both computed by the server in float64 on the current weights `
+      intro.textContent = `Backprop's ∂C/∂w against the central difference, both computed by the server in double precision on the current weights `
         + `and the mini-batch the run trains next (the equation above averages the training set instead, so its ∂C/∂w differs).${pauses}`;
       one.textContent = `Check ${name}`;
       layer.textContent = `Check all of layer ${targets.layer.layer}`;

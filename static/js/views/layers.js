@@ -1,9 +1,9 @@
 // The hidden-layer editor above the diagram: add/remove layers, neurons +/− (or type a width), and the
 // activation of each layer. Every change resets the run (a new network), as in Playground.
 
-import { MAX_HIDDEN_LAYERS, MAX_WIDTH, compactActivation, hiddenActivations } from "../state.js";
-
-const ACTS = ["tanh", "sigmoid", "relu", "leaky_relu", "linear"];
+import { hiddenActivationNames, label, layerLimits } from "../catalog.js";
+import { selectTitle } from "../format.js";
+import { compactActivation, hiddenActivations } from "../state.js";
 
 function button(text, label, onClick, disabled = false) {
   const b = document.createElement("button");
@@ -23,14 +23,16 @@ export function mountLayers(root, actions) {
   let state = null;
   let drawnKey = "";
 
-  const apply = (layers, acts) => actions.setConfig({ hidden_layers: layers, activation: compactActivation(acts) });
+  const fallback = () => state.catalog.config.defaults.activation;
+  const apply = (layers, acts) => actions.setConfig({ hidden_layers: layers, activation: compactActivation(acts, fallback()) });
   const current = () => [[...state.config.hidden_layers], hiddenActivations(state.config)];
+  const limits = () => layerLimits(state.catalog);
 
   root.querySelector(".add-layer").addEventListener("click", () => {
     const [layers, acts] = current();
-    if (layers.length >= MAX_HIDDEN_LAYERS) return;
+    if (layers.length >= limits().layers) return;
     layers.push(2);
-    acts.push(acts[acts.length - 1] || "tanh");
+    acts.push(acts[acts.length - 1] || fallback());
     apply(layers, acts);
   });
   root.querySelector(".remove-layer").addEventListener("click", () => {
@@ -47,36 +49,39 @@ export function mountLayers(root, actions) {
     const title = document.createElement("span");
     title.className = "layer-title";
     title.textContent = `layer ${k + 1}`;
+    const max = limits().width;
     const setWidth = (w) => {
       const [layers, acts] = current();
-      layers[k] = Math.max(1, Math.min(MAX_WIDTH, w));
+      layers[k] = Math.max(1, Math.min(max, w));
       if (layers[k] !== width) apply(layers, acts);
     };
     const input = document.createElement("input");
     input.type = "number";
     input.min = "1";
-    input.max = String(MAX_WIDTH);
+    input.max = String(max);
     input.value = String(width);
     input.className = "layer-width";
     input.setAttribute("aria-label", `neurons in hidden layer ${k + 1}`);
     input.addEventListener("change", () => {
       const w = Number(input.value);
-      if (Number.isInteger(w) && w >= 1 && w <= MAX_WIDTH) setWidth(w);
+      if (Number.isInteger(w) && w >= 1 && w <= max) setWidth(w);
       else {
-        actions.message("error", `a layer needs between 1 and ${MAX_WIDTH} neurons, got '${input.value}'`);
+        actions.message("error", `a layer needs between 1 and ${max} neurons, got '${input.value}'`);
         input.value = String(width);
       }
     });
     const select = document.createElement("select");
     select.setAttribute("aria-label", `activation of hidden layer ${k + 1}`);
-    for (const a of ACTS) select.append(new Option(a, a, false, a === act));
+    for (const a of hiddenActivationNames(state.catalog)) select.append(new Option(label(state.catalog, "activations", a), a, false, a === act));
+    select.title = label(state.catalog, "activations", act);
     select.addEventListener("change", () => {
+      selectTitle(select);
       const [layers, acts] = current();
       acts[k] = select.value;
       apply(layers, acts);
     });
     div.append(title, button("−", `remove a neuron from layer ${k + 1}`, () => setWidth(width - 1), width <= 1),
-      input, button("+", `add a neuron to layer ${k + 1}`, () => setWidth(width + 1), width >= MAX_WIDTH), select);
+      input, button("+", `add a neuron to layer ${k + 1}`, () => setWidth(width + 1), width >= max), select);
     return div;
   }
 
@@ -89,7 +94,7 @@ export function mountLayers(root, actions) {
       drawnKey = key;
       const n = s.config.hidden_layers.length;
       count.textContent = `${n} hidden layer${n === 1 ? "" : "s"}`;
-      root.querySelector(".add-layer").disabled = n >= MAX_HIDDEN_LAYERS;
+      root.querySelector(".add-layer").disabled = n >= limits().layers;
       root.querySelector(".remove-layer").disabled = n === 0;
       cards.replaceChildren(...s.config.hidden_layers.map((w, k) => card(k, w, acts[k])));
     },

@@ -4,7 +4,7 @@ export function mountMessages(root, actions) {
   let drawnKey = "";
   return {
     update(s) {
-      const key = s.messages.map((m) => m.id).join(",") + `|${s.connection}`;
+      const key = s.messages.map((m) => m.id).join(",") + `|${s.connection}|${JSON.stringify(s.health)}`;
       if (key === drawnKey) return;
       drawnKey = key;
       const items = s.messages.map((m) => {
@@ -24,6 +24,13 @@ export function mountMessages(root, actions) {
         div.append(text, close);
         return div;
       });
+      if (s.health) {
+        const div = document.createElement("div");
+        div.className = "message error health";
+        div.setAttribute("role", "alert");
+        div.textContent = `The server's storage is ${s.health.status}: ${s.health.reason || "it gave no reason"}`;
+        items.push(div);
+      }
       if (s.connection === "closed" && s.run) {
         const div = document.createElement("div");
         div.className = "message info";

@@ -8,17 +8,22 @@
 // layout changes. The legends' numbers and the hover box change at most LABELS_HZ times a second: faster
 // than that they cannot be read, and each change costs the page a layout.
 
-import { GRAD_SCALE, VALUE_SCALE, drawLegendBar } from "../colors.js";
-import { fmt, setText } from "../format.js";
+import { GRAD_SCALE, LOG_DECADES, VALUE_SCALE, drawLegendBar } from "../colors.js";
+import { fmt, selectTitle, setText } from "../format.js";
 import { Pacer } from "../pace.js";
 import { shownSnapshot, tensor } from "../state.js";
-import { computeLayout, hitTest } from "./network_layout.js";
-import { NetworkRenderer } from "./network_draw.js";
+import { drawCaptions } from "./network_captions.js";
+import { describe, inputColumn } from "./network_tip.js";
+import { NetworkRenderer, canvasTheme } from "./network_draw.js";
 import { edgeWidth } from "./network_edges.js";
+import { computeLayout, hitTest } from "./network_layout.js";
 
 const $ = (root, sel) => root.querySelector(sel);
 const SHARE = 0.35; // of the main thread, at most, for redrawing the diagram with new snapshots
 const LABELS_MS = 250; // legends and the hover box: at most 4 changes a second
+const ROW_PX = 12; // px per input row when the inputs are many
+const MAX_HEIGHT = 640; // px: the diagram grows for many inputs up to here
+const SCALE_NOTES = { running: "running max", epoch0: "fixed at epoch 0", frame: "this frame's max" };
 
 export function mountNetwork(root, actions) {
   const wrap = $(root, ".net-wrap");
@@ -56,10 +61,16 @@ export function mountNetwork(root, actions) {
 
   $(root, ".edge-color").addEventListener("change", (ev) => actions.setView({ edgeColor: ev.target.value }));
   $(root, ".delta-mode").addEventListener("change", (ev) => actions.setView({ deltaMode: ev.target.value }));
+  $(root, ".grad-scale").addEventListener("change", (ev) => actions.setView({ gradScale: ev.target.value }));
+  $(root, ".grad-log").addEventListener("change", (ev) => actions.setView({ gradLog: ev.target.checked }));
+  let column = null; // inputColumn() of the drawn state
+  let drawnModes = "";
+  let drawnColumn = {};
 
+  let inputRows = 0; // a net with many inputs gets the height for a readable row each (ROW_PX)
   const resize = () => {
     const w = Math.floor(wrap.clientWidth);
-    const h = Math.round(Math.max(260, Math.min(480, w * 0.55)));
+    const h = Math.round(Math.max(260, Math.min(480, w * 0.55), Math.min(MAX_HEIGHT, inputRows * ROW_PX + 48)));
     const d = window.devicePixelRatio || 1;
     if (w === cssW && h === cssH && d === dpr) return;
     cssW = w;
@@ -108,11 +119,17 @@ export function mountNetwork(root, actions) {
   canvas.addEventListener("click", (ev) => {
     if (!layout) return;
     const p = local(ev);
-    actions.select(hitTest(layout, p.x, p.y, widthOf));
+    const hit = hitTest(layout, p.x, p.y, widthOf);
+    // Playground: a click on an input adds it to the network or takes it out
+    if (hit && hit.kind === "off") return actions.toggleFeature(hit.name, true);
+    if (hit && hit.kind === "neuron" && hit.l === 0 && column && column.features) {
+      return actions.toggleFeature(column.features[hit.j], false);
+    }
+    actions.select(hit);
   });
 
   function tooltip(snap) {
-    if (!hover || !snap) {
+    if (!hover || (!snap && hover.kind !== "off")) {
       tip.hidden = true;
       tipKey = "";
       return;
@@ -125,7 +142,7 @@ export function mountNetwork(root, actions) {
     }
     tipKey = key;
     tipAt = now;
-    const lines = describe(hover, snap, state);
+    const lines = describe(hover, snap, state, column);
     tip.replaceChildren(...lines.map((t, k) => {
       const div = document.createElement("div");
       div.textContent = t;
@@ -152,18 +169,21 @@ export function mountNetwork(root, actions) {
   function legends() {
     const g = renderer.legend;
     const bar = $(root, ".legend-edge canvas");
-    const modeChanged = bar.dataset.scale !== g.edgeColor || root.dataset.deltaMode !== g.deltaMode;
+    const mode = [g.edgeColor, g.deltaMode, g.gradScale, g.gradLog].join("|");
+    const modeChanged = root.dataset.legendMode !== mode;
     const now = performance.now();
     if (!modeChanged && now - labelsAt < LABELS_MS) {
       if (!labelsTimer) labelsTimer = setTimeout(() => { labelsTimer = 0; legends(); }, LABELS_MS - (now - labelsAt));
       return;
     }
     labelsAt = now;
+    root.dataset.legendMode = mode;
     root.dataset.deltaMode = g.deltaMode;
     const weight = g.edgeColor === "weight";
+    const curve = g.gradLog ? `log, ${LOG_DECADES} decades` : "√ scale";
     setText($(root, ".legend-edge .lo"), fmt(-g.edgeMax));
     setText($(root, ".legend-edge .hi"), fmt(g.edgeMax));
-    setText($(root, ".legend-edge .scale-note"), weight ? "linear" : "√ scale");
+    setText($(root, ".legend-edge .scale-note"), weight ? "this frame's max, proportional" : `${curve}, ${SCALE_NOTES[g.gradScale]}`);
     if (bar.dataset.scale !== g.edgeColor) {
       drawLegendBar(bar, weight ? VALUE_SCALE : GRAD_SCALE);
       bar.dataset.scale = g.edgeColor;
@@ -171,37 +191,68 @@ export function mountNetwork(root, actions) {
     const batch = g.deltaMode === "batch";
     setText($(root, ".legend-delta .lo"), batch ? "0" : fmt(-g.deltaMax));
     setText($(root, ".legend-delta .hi"), fmt(g.deltaMax));
+    const since = g.gradScale === "running" ? ` since epoch ${g.since}` : "";
+    setText($(root, ".legend-scale .scale-mode"), `${SCALE_NOTES[g.gradScale]}${since} (${curve}); this frame's largest |∂C/∂w| `
+      + `${fmt(g.edgeColor === "weight" ? NaN : g.edgeFrame)}, |δ| ${fmt(g.deltaFrame)}`);
   }
 
   return {
     update(s) {
       state = s;
-      if (!cssW) resize();
+      const rows = s.layerSizes.length ? s.layerSizes[0] : 0;
+      if (!cssW || rows !== inputRows) {
+        inputRows = rows;
+        resize();
+      }
       if (!cssW || !s.layerSizes.length) return;
+      if (renderer.themeKey !== s.theme) {
+        renderer.theme = canvasTheme(root);
+        renderer.themeKey = s.theme;
+        drawnScene = "";
+        captionsKey = "";
+      }
+      // the input column changes with the run and its data, not with its snapshots
+      const config = s.run ? s.run.config : null; // a new object only when the run's setup changed
+      if (!column || config !== drawnColumn.config || s.rev.data !== drawnColumn.data || s.rev.datasets !== drawnColumn.sets) {
+        drawnColumn = { config, data: s.rev.data, sets: s.rev.datasets };
+        column = inputColumn(s);
+        column.key = JSON.stringify([column.slots, column.names]);
+      }
       const sizesKey = s.layerSizes.join(",");
-      if (!layout || layout.sizes.join(",") !== sizesKey) {
-        layout = computeLayout(s.layerSizes, cssW, cssH);
+      const layoutKey = [sizesKey, cssW, cssH, column.key].join("|");
+      if (!layout || layout.key !== layoutKey) {
+        const c = captions.getContext("2d");
+        c.font = "11px system-ui, sans-serif";
+        const widest = Math.max(0, ...(column.names || []).map((n) => c.measureText(String(n)).width),
+          ...Object.values(column.offNames || {}).map((n) => c.measureText(String(n)).width));
+        const left = Math.round(Math.max(34, Math.min(widest + 12, cssW * 0.2)));
+        layout = computeLayout(s.layerSizes, cssW, cssH, { wide: s.catalog.max_grid_neurons, left, inputs: column.slots });
+        layout.key = layoutKey;
         hover = null;
       }
       const snap = shownSnapshot(s);
       const usable = snap && snapMatches(snap, s.layerSizes) ? snap : null;
+      const view = s.view;
       const opts = {
-        sizes: s.layerSizes, activations: s.activations, edgeColor: s.view.edgeColor, deltaMode: s.view.deltaMode,
-        selection: s.selection, hover, dpr, extent: s.grid ? s.grid.extent : null,
-        inputNames: s.data ? s.data.feature_names : null,
+        sizes: s.layerSizes, activations: s.activations, edgeColor: view.edgeColor, deltaMode: view.deltaMode,
+        gradScale: view.gradScale, gradLog: view.gradLog, selection: s.selection, hover, dpr,
+        extent: s.grid ? s.grid.extent : null, gridSize: s.grid ? s.grid.size : 0, coords: column.coords,
+        catalog: s.catalog, runId: s.run ? s.run.id : null,
+        reference: s.scaleRef && s.run && s.scaleRef.runId === s.run.id ? s.scaleRef : null,
       };
-      const capKey = [sizesKey, cssW, cssH, dpr, opts.inputNames].join("|");
+      if (view.gradScale === "epoch0" && !opts.reference && s.run) actions.loadScaleReference();
+      const capKey = [layoutKey, dpr, s.theme].join("|");
       if (capKey !== captionsKey) {
         captionsKey = capKey;
         const c = captions.getContext("2d");
         c.setTransform(dpr, 0, 0, dpr, 0, 0);
         c.clearRect(0, 0, cssW, cssH);
-        renderer.drawCaptions(c, layout, opts);
+        drawCaptions(c, layout, { inputNames: column.names, offNames: column.offNames }, renderer.theme);
       }
       tooltip(usable);
       // what the diagram shows besides the snapshot: drawn at once when it changes
-      const scene = [sizesKey, cssW, cssH, dpr, s.rev.data, s.view.edgeColor, s.view.deltaMode,
-        JSON.stringify(s.selection), JSON.stringify(hover)].join("|");
+      const scene = [layoutKey, dpr, s.theme, s.rev.data, view.edgeColor, view.deltaMode, view.gradScale, view.gradLog,
+        !!opts.reference, JSON.stringify(s.selection), JSON.stringify(hover)].join("|");
       const serial = usable ? usable.serial : -1;
       if (scene === drawnScene && serial === drawnSnap) return;
       if (scene === drawnScene && !pacer.ready()) {
@@ -212,10 +263,23 @@ export function mountNetwork(root, actions) {
       drawnSnap = serial;
       pacer.measure(() => paint(usable, opts));
       frames++;
-      if ($(root, ".edge-color").value !== s.view.edgeColor) $(root, ".edge-color").value = s.view.edgeColor;
-      if ($(root, ".delta-mode").value !== s.view.deltaMode) $(root, ".delta-mode").value = s.view.deltaMode;
+      const modes = [view.edgeColor, view.deltaMode, view.gradScale, view.gradLog].join("|");
+      if (modes !== drawnModes) { // the colouring controls show what is drawn (a link or another tab may set it)
+        drawnModes = modes;
+        const sync = (sel, prop, v) => {
+          const el = $(root, sel);
+          if (el[prop] !== v) el[prop] = v;
+          if (el.tagName === "SELECT") selectTitle(el);
+        };
+        sync(".edge-color", "value", view.edgeColor);
+        sync(".delta-mode", "value", view.deltaMode);
+        sync(".grad-scale", "value", view.gradScale);
+        sync(".grad-log", "checked", view.gradLog);
+      }
       legends();
     },
+    /** The layout drawn (network_layout.js), or null before the first: the walkthrough draws on it. */
+    layout: () => layout,
     /** Geometry for tests and benchmarks (CSS px relative to the canvas). */
     debug() {
       if (!layout) return null;
@@ -229,16 +293,20 @@ export function mountNetwork(root, actions) {
         }
       }
       const neurons = layout.layers.flatMap((L) => (L.wide
-        ? [{ l: L.l, wide: true, x: L.x, y0: L.y0, y1: L.y1, n: L.n }]
+        ? [{ l: L.l, wide: true, x: L.x, y0: L.y0, y1: L.y1, n: L.n, cellH: L.cellH }]
         : Array.from(L.ys, (y, j) => ({ l: L.l, j, x: L.x, y, size: layout.s }))));
+      const off = layout.layers[0].off.map((o) => ({ name: o.name, x: layout.layers[0].x, y: o.y, size: layout.s }));
       const matrices = layout.gaps.filter((g) => g.matrix).map((g) => ({ l: g.l, x0: g.x0, y0: g.y0, x1: g.x1, y1: g.y1, rows: g.rows, cols: g.cols }));
-      return { canvas: { left: r.left, top: r.top, width: cssW, height: cssH, dpr }, edges, neurons, matrices, frames, legend: { ...renderer.legend } };
+      return { canvas: { left: r.left, top: r.top, width: cssW, height: cssH, dpr }, edges, neurons, off, matrices, frames,
+        legend: { ...renderer.legend }, left: layout.left };
     },
     /** Draw one full frame as a new snapshot is drawn, every colour recomputed (benchmark). */
     benchFrame() {
       const snap = shownSnapshot(state);
       const opts = { sizes: state.layerSizes, activations: state.activations, edgeColor: state.view.edgeColor,
-        deltaMode: state.view.deltaMode, selection: null, hover: null, dpr, extent: state.grid ? state.grid.extent : null };
+        deltaMode: state.view.deltaMode, gradScale: state.view.gradScale, gradLog: state.view.gradLog, selection: null,
+        hover: null, dpr, extent: state.grid ? state.grid.extent : null, gridSize: state.grid ? state.grid.size : 0,
+        coords: column ? column.coords : false, catalog: state.catalog, runId: state.run ? state.run.id : null, reference: null };
       renderer.prepare(snap, opts, true);
       paint(snap, opts);
       return ctx.getImageData(0, 0, 1, 1).data[3];
@@ -274,32 +342,4 @@ function snapMatches(snap, sizes) {
     if (!W || W.shape[0] !== sizes[l - 1] || W.shape[1] !== sizes[l]) return false;
   }
   return true;
-}
-
-const v = (snap, name, k) => {
-  const t = snap.tensors[name];
-  return t && k < t.data.length ? t.data[k] : null;
-};
-
-/** Hover lines for a neuron or an edge, from the shown snapshot. */
-function describe(hit, snap, s) {
-  const L = s.layerSizes.length - 1;
-  if (hit.kind === "neuron") {
-    const { l, j } = hit;
-    const name = l === 0 ? (s.data && s.data.feature_names[j]) || `input ${j + 1}` : l === L ? `output neuron ${j + 1}` : `layer ${l}, neuron ${j + 1}`;
-    const lines = [name, `a = ${fmt(v(snap, `a${l}`, j))}`];
-    if (l > 0) {
-      lines.push(`z = ${fmt(v(snap, `z${l}`, j))}`, `δ = ${fmt(v(snap, `delta${l}`, j))} (probe)`,
-        `mean |δ| = ${fmt(v(snap, `mean_abs_delta${l}`, j))}`, `b = ${fmt(v(snap, `b${l}`, j))}`,
-        `∂C/∂b = ${fmt(v(snap, `db${l}`, j))}`);
-    }
-    lines.push("click for the equation");
-    return lines;
-  }
-  const { l, i, j } = hit;
-  const n = s.layerSizes[l];
-  const e = i * n + j;
-  return [`weight w${l}[${i + 1},${j + 1}]: layer ${l - 1} #${i + 1} → layer ${l} #${j + 1}`,
-    `w = ${fmt(v(snap, `W${l}`, e))}`, `∂C/∂w = ${fmt(v(snap, `dW${l}`, e))} (batch)`,
-    `aˡ⁻¹·δˡ = ${fmt((v(snap, `a${l - 1}`, i) ?? NaN) * (v(snap, `delta${l}`, j) ?? NaN))} (probe)`, "click for the equation"];
 }

@@ -2,12 +2,33 @@
 //
 // Weight matrices and wide layers are ImageData through a 256-entry lookup table, redone only when the
 // snapshot or the colouring changes; edges are drawn by network_edges.js.
+//
+// Gradient colours (edges coloured by ∂C/∂w, and the δ rings) span [−max, max] where max is, by the view's
+// `gradScale`: this frame's largest |value| ("frame"), the largest seen since the run was opened
+// ("running": gradients that shrink over a run fade — vanishing gradients show), or epoch 0's ("epoch0",
+// from `reference`); on a square-root or, with `gradLog`, a log curve. Activations are coloured on their
+// σ's range when it is bounded (the catalog's), else on the layer's largest |a|.
 
-import { GRAD_SCALE, VALUE_SCALE, lutIndex, mapToPixels, maxAbs } from "../colors.js";
+import { GRAD_SCALE, VALUE_SCALE, curved, lutIndex, mapToPixels, maxAbs } from "../colors.js";
+import { activationRange } from "../catalog.js";
+import { supText } from "../format.js";
 import { tensor } from "../state.js";
 import { drawEdges, edgeWidth } from "./network_edges.js";
 
-const BOUNDED = new Set(["tanh", "sigmoid", "softmax"]);
+/** The largest |a| an activation takes when its range is bounded, else null. */
+export function rangeMax(cat, name) {
+  const [lo, hi] = activationRange(cat, name);
+  return lo !== null && hi !== null ? Math.max(Math.abs(lo), Math.abs(hi)) : null;
+}
+
+/** Colours the theme gives the canvas (CSS custom properties, read when the theme changes). */
+export function canvasTheme(el) {
+  const css = getComputedStyle(el);
+  const v = (name, fallback) => css.getPropertyValue(name).trim() || fallback;
+  return { ink: v("--canvas-ink", "#555"), muted: v("--canvas-muted", "#666"), line: v("--canvas-line", "#b8bcbf"),
+    skeleton: v("--canvas-skeleton", "#d5d8da"), empty: v("--canvas-empty", "#e8eaeb"), mark: v("--canvas-mark", "#111"),
+    hover: v("--canvas-hover", "rgba(0,0,0,0.45)"), rim: v("--canvas-rim", "#fff"), off: v("--canvas-off", "rgba(0,0,0,0.12)") };
+}
 
 function makeCanvas(w, h) {
   const c = typeof OffscreenCanvas === "function" ? new OffscreenCanvas(w, h) : document.createElement("canvas");
@@ -30,38 +51,64 @@ export class NetworkRenderer {
   constructor() {
     this.prep = null; // colour data derived from one snapshot + colouring
     this.inputThumb = null;
-    this.legend = { edgeMax: 0, deltaMax: 0, edgeColor: "gradient", deltaMode: "probe" };
+    this.legend = { edgeMax: 0, deltaMax: 0, edgeColor: null, deltaMode: null, gradScale: null, gradLog: false, since: 0 };
+    this.running = { run: null, since: 0, max: {} }; // the largest |value| per tensor family since the run opened
+    this.theme = null; // canvasTheme(), set by the view
   }
 
   /** Recompute what depends on the snapshot and colour modes (not on the layout). */
   prepare(snap, opts, force = false) {
     const p = this.prep;
-    if (!force && p && p.snap === snap && p.edgeColor === opts.edgeColor && p.deltaMode === opts.deltaMode) return p;
+    const mode = `${opts.edgeColor}|${opts.deltaMode}|${opts.gradScale}|${opts.gradLog}|${opts.runId}|${opts.reference ? 1 : 0}`;
+    if (!force && p && p.snap === snap && p.mode === mode) return p;
     const L = opts.sizes.length - 1;
-    const colorName = opts.edgeColor === "weight" ? "W" : "dW";
-    const scale = opts.edgeColor === "weight" ? VALUE_SCALE : GRAD_SCALE;
-    let edgeMax = 0;
-    let deltaMax = 0;
+    const weight = opts.edgeColor === "weight";
+    const colorName = weight ? "W" : "dW";
+    const gradCurve = opts.gradLog ? "log" : "sqrt";
+    const scale = weight ? VALUE_SCALE : curved(GRAD_SCALE, gradCurve);
+    const deltaName = opts.deltaMode === "batch" ? "mean_abs_delta" : "delta";
+    let edgeFrame = 0;
+    let deltaFrame = 0;
     const layers = [];
     for (let l = 1; l <= L; l++) {
       const c = tensor(snap, `${colorName}${l}`);
-      const d = tensor(snap, opts.deltaMode === "batch" ? `mean_abs_delta${l}` : `delta${l}`);
-      if (c) edgeMax = Math.max(edgeMax, maxAbs(c.data));
-      if (d) deltaMax = Math.max(deltaMax, maxAbs(d.data));
+      const d = tensor(snap, `${deltaName}${l}`);
+      if (c) edgeFrame = Math.max(edgeFrame, maxAbs(c.data));
+      if (d) deltaFrame = Math.max(deltaFrame, maxAbs(d.data));
     }
+    const edgeMax = weight ? edgeFrame : this.scaleMax(`${colorName}`, edgeFrame, snap, opts);
+    const deltaMax = this.scaleMax(deltaName, deltaFrame, snap, opts);
     for (let l = 0; l <= L; l++) {
       const a = tensor(snap, `a${l}`);
-      const act = l === 0 ? "linear" : opts.activations[l - 1];
-      const aMax = a ? (BOUNDED.has(act) ? 1 : Math.max(1e-9, maxAbs(a.data))) : 1;
+      const bound = l === 0 ? null : rangeMax(opts.catalog, opts.activations[l - 1]);
+      const aMax = a ? bound ?? Math.max(1e-9, maxAbs(a.data)) : 1;
       const grid = l > 0 ? tensor(snap, `grid${l}`) : null;
-      const gMax = grid ? (BOUNDED.has(act) ? 1 : Math.max(1e-9, maxAbs(grid.data))) : 1;
-      layers.push({ a, aMax, grid, gMax, delta: l > 0 ? tensor(snap, opts.deltaMode === "batch" ? `mean_abs_delta${l}` : `delta${l}`) : null });
+      const gMax = grid ? bound ?? Math.max(1e-9, maxAbs(grid.data)) : 1;
+      layers.push({ a, aMax, grid, gMax, delta: l > 0 ? tensor(snap, `${deltaName}${l}`) : null });
     }
     // canvases of the previous frame are reused (same sizes), never chained further back
     const reuse = p ? p.images : new Map();
-    this.prep = { snap, edgeColor: opts.edgeColor, deltaMode: opts.deltaMode, colorName, scale, edgeMax, deltaMax, layers, images: new Map(), reuse };
-    this.legend = { edgeMax, deltaMax, edgeColor: opts.edgeColor, deltaMode: opts.deltaMode };
+    this.prep = { snap, mode, edgeColor: opts.edgeColor, deltaMode: opts.deltaMode, colorName, scale,
+      deltaScale: curved(GRAD_SCALE, gradCurve), edgeMax, deltaMax, layers, images: new Map(), reuse };
+    this.legend = { edgeMax, deltaMax, edgeColor: opts.edgeColor, deltaMode: opts.deltaMode, gradScale: opts.gradScale,
+      gradLog: !!opts.gradLog, since: this.running.since, edgeFrame, deltaFrame };
     return this.prep;
+  }
+
+  /**
+   * The max of a gradient colour scale for one family of tensors ("dW", "delta", "mean_abs_delta"): this
+   * frame's, the running maximum since the run was opened, or epoch 0's (until that is known: running).
+   */
+  scaleMax(family, frameMax, snap, opts) {
+    const r = this.running;
+    if (r.run !== opts.runId) {
+      this.running = { run: opts.runId, since: snap ? snap.epoch : 0, max: {} };
+      return this.scaleMax(family, frameMax, snap, opts);
+    }
+    r.max[family] = Math.max(r.max[family] || 0, frameMax);
+    if (opts.gradScale === "frame") return frameMax;
+    if (opts.gradScale === "epoch0" && opts.reference && opts.reference[family] > 0) return opts.reference[family];
+    return r.max[family];
   }
 
   /** A cached image (matrix, strip or thumbnail atlas) keyed by name. */
@@ -73,10 +120,13 @@ export class NetworkRenderer {
 
   /**
    * Draw a frame (the captions are not part of it: drawCaptions() draws them on a canvas of their own).
-   * opts: {sizes, activations, edgeColor, deltaMode, selection, hover, extent}.
+   * opts: {sizes, activations, edgeColor, deltaMode, gradScale, gradLog, selection, hover, extent, gridSize,
+   * coords (the inputs are the plane's coordinates), catalog, runId, reference}.
    */
   draw(ctx, layout, snap, opts) {
+    const th = this.theme;
     ctx.clearRect(0, 0, layout.width, layout.height);
+    this.drawOff(ctx, layout);
     if (!snap) return this.drawSkeleton(ctx, layout);
     const prep = this.prepare(snap, opts);
     ctx.font = "11px system-ui, sans-serif";
@@ -88,12 +138,28 @@ export class NetworkRenderer {
       if (layer.wide) this.drawStrip(ctx, layer, prep);
       else this.drawNeurons(ctx, layout, layer, prep, opts);
     }
-    this.drawMarks(ctx, layout, snap, prep, opts.selection, "#111", 2.5);
-    if (opts.hover) this.drawMarks(ctx, layout, snap, prep, opts.hover, "rgba(0,0,0,0.45)", 1.5);
+    this.drawMarks(ctx, layout, snap, prep, opts.selection, th.mark, 2.5);
+    if (opts.hover) this.drawMarks(ctx, layout, snap, prep, opts.hover, th.hover, 1.5);
+  }
+
+  /** The inputs the network does not use (Playground's features not chosen): dimmed, dashed squares. */
+  drawOff(ctx, layout) {
+    const first = layout.layers[0];
+    if (!first.off.length) return;
+    const s = layout.s;
+    ctx.fillStyle = this.theme.off;
+    ctx.strokeStyle = this.theme.line;
+    ctx.lineWidth = 1;
+    ctx.setLineDash([3, 3]);
+    for (const o of first.off) {
+      ctx.fillRect(first.x, o.y, s, s);
+      ctx.strokeRect(first.x + 0.5, o.y + 0.5, s - 1, s - 1);
+    }
+    ctx.setLineDash([]);
   }
 
   drawSkeleton(ctx, layout) {
-    ctx.strokeStyle = "#d5d8da";
+    ctx.strokeStyle = this.theme.skeleton;
     ctx.lineWidth = 1;
     for (const gap of layout.gaps) {
       if (gap.matrix) {
@@ -108,7 +174,7 @@ export class NetworkRenderer {
       }
       ctx.stroke();
     }
-    ctx.fillStyle = "#e8eaeb";
+    ctx.fillStyle = this.theme.empty;
     for (const layer of layout.layers) {
       if (layer.wide) ctx.fillRect(layer.x, layer.y0, layout.strip, layer.y1 - layer.y0);
       else for (let j = 0; j < layer.n; j++) ctx.fillRect(layer.x, layer.ys[j], layout.s, layout.s);
@@ -124,12 +190,12 @@ export class NetworkRenderer {
     ctx.imageSmoothingEnabled = gap.rows > h || gap.cols > w;
     ctx.drawImage(img, gap.x0, gap.y0, w, h);
     ctx.imageSmoothingEnabled = true;
-    ctx.strokeStyle = "#b8bcbf";
+    ctx.strokeStyle = this.theme.line;
     ctx.lineWidth = 1;
     ctx.strokeRect(gap.x0 - 0.5, gap.y0 - 0.5, w + 1, h + 1);
-    ctx.fillStyle = "#555";
+    ctx.fillStyle = this.theme.ink;
     ctx.textAlign = "center";
-    const name = prep.colorName === "W" ? `W${sup(gap.l)}` : `∂C/∂W${sup(gap.l)}`;
+    const name = prep.colorName === "W" ? `W${supText(gap.l)}` : `∂C/∂W${supText(gap.l)}`;
     ctx.fillText(`${name} ${gap.rows}×${gap.cols}`, (gap.x0 + gap.x1) / 2, gap.y0 - 8, w + 40);
   }
 
@@ -142,11 +208,11 @@ export class NetworkRenderer {
       ctx.drawImage(img, layer.x, layer.y0, 16, h);
     }
     if (lp.delta) {
-      const img = this.image(`d${layer.l}`, (old) => imageOf(old, lp.delta.data, 1, layer.n, prep.deltaMax, GRAD_SCALE));
+      const img = this.image(`d${layer.l}`, (old) => imageOf(old, lp.delta.data, 1, layer.n, prep.deltaMax, prep.deltaScale));
       ctx.drawImage(img, layer.x + 18, layer.y0, 6, h);
     }
     ctx.imageSmoothingEnabled = true;
-    ctx.strokeStyle = "#b8bcbf";
+    ctx.strokeStyle = this.theme.line;
     ctx.lineWidth = 1;
     ctx.strokeRect(layer.x - 0.5, layer.y0 - 0.5, 17, h + 1);
   }
@@ -159,9 +225,9 @@ export class NetworkRenderer {
     if (lp.grid) {
       G = lp.grid.shape[1];
       atlas = this.image(`g${layer.l}`, (old) => imageOf(old, lp.grid.data, G, layer.n * G, lp.gMax, VALUE_SCALE));
-    } else if (layer.l === 0 && opts.extent && layer.n === 2 && s >= 14) {
-      atlas = this.inputAtlas(opts.extent);
-      G = 40;
+    } else if (layer.l === 0 && opts.extent && opts.coords && s >= 14) {
+      G = opts.gridSize;
+      atlas = this.inputAtlas(opts.extent, G);
     }
     const ring = Math.max(2, Math.round(s * 0.12));
     for (let j = 0; j < layer.n; j++) {
@@ -174,7 +240,7 @@ export class NetworkRenderer {
         const c = Math.max(6, Math.round(s * 0.32));
         ctx.fillStyle = aColor;
         ctx.fillRect(x + s - c, y + s - c, c, c);
-        ctx.strokeStyle = "#fff";
+        ctx.strokeStyle = this.theme.rim;
         ctx.lineWidth = 1;
         ctx.strokeRect(x + s - c + 0.5, y + s - c + 0.5, c - 1, c - 1);
       } else {
@@ -182,22 +248,21 @@ export class NetworkRenderer {
         ctx.fillRect(x, y, s, s);
       }
       if (lp.delta) {
-        ctx.strokeStyle = GRAD_SCALE.css[lutIndex(lp.delta.data[j], prep.deltaMax, true)];
+        ctx.strokeStyle = prep.deltaScale.css[lutIndex(lp.delta.data[j], prep.deltaMax, prep.deltaScale.curve)];
         ctx.lineWidth = ring;
         ctx.strokeRect(x - ring / 2 - 1, y - ring / 2 - 1, s + ring + 2, s + ring + 2);
       } else {
-        ctx.strokeStyle = "rgba(0,0,0,0.3)";
+        ctx.strokeStyle = this.theme.line;
         ctx.lineWidth = 1;
         ctx.strokeRect(x - 0.5, y - 0.5, s + 1, s + 1);
       }
     }
   }
 
-  /** x₁ and x₂ themselves over the input plane, for the two input neurons of 2-D data. */
-  inputAtlas(extent) {
-    const key = extent.join(",");
+  /** The plane's coordinates themselves over the input plane (G × G), for the two inputs of 2-D data. */
+  inputAtlas(extent, G) {
+    const key = `${extent.join(",")}|${G}`;
     if (this.inputThumb && this.inputThumb.key === key) return this.inputThumb.canvas;
-    const G = 40;
     const [x0, x1, y0, y1] = extent;
     const m = Math.max(Math.abs(x0), Math.abs(x1), Math.abs(y0), Math.abs(y1)) || 1;
     const data = new Float32Array(2 * G * G);
@@ -214,7 +279,7 @@ export class NetworkRenderer {
 
   /** Outline a selected (or hovered) neuron or edge. */
   drawMarks(ctx, layout, snap, prep, sel, color, width) {
-    if (!sel) return;
+    if (!sel || (sel.kind !== "neuron" && sel.kind !== "edge")) return;
     ctx.strokeStyle = color;
     ctx.lineWidth = width;
     if (sel.kind === "neuron") {
@@ -247,38 +312,9 @@ export class NetworkRenderer {
     ctx.lineWidth = (W ? edgeWidth(W.data[e]) : 1) + width * 2;
     ctx.stroke();
     if (c) {
-      ctx.strokeStyle = prep.scale.css[lutIndex(c.data[e], prep.edgeMax, prep.scale.sqrt)];
+      ctx.strokeStyle = prep.scale.css[lutIndex(c.data[e], prep.edgeMax, prep.scale.curve)];
       ctx.lineWidth = W ? edgeWidth(W.data[e]) : 1;
       ctx.stroke();
     }
   }
-
-  /** The layer names under the columns and the input names beside the inputs. opts: {inputNames}. */
-  drawCaptions(ctx, layout, opts) {
-    const L = layout.layers.length - 1;
-    ctx.font = "11px system-ui, sans-serif";
-    ctx.fillStyle = "#666";
-    ctx.textAlign = "center";
-    ctx.textBaseline = "alphabetic";
-    for (const layer of layout.layers) {
-      const name = layer.l === 0 ? "input" : layer.l === L ? "output" : `hidden ${layer.l}`;
-      const cx = layer.x + layer.w / 2;
-      ctx.fillText(layer.wide ? `${name} (${layer.n})` : name, cx, layout.height - 6);
-    }
-    const first = layout.layers[0];
-    if (!first.wide && opts.inputNames && first.n <= 12 && layout.s >= 10) {
-      ctx.textAlign = "right";
-      ctx.textBaseline = "middle";
-      for (let j = 0; j < first.n; j++) {
-        ctx.fillText(String(opts.inputNames[j] ?? `x${j + 1}`).slice(0, 5), first.x - 5, first.ys[j] + layout.s / 2);
-      }
-      ctx.textBaseline = "alphabetic";
-    }
-  }
-}
-
-/** Superscript digits for canvas labels. */
-export function sup(n) {
-  const digits = "⁰¹²³⁴⁵⁶⁷⁸⁹";
-  return String(n).replace(/\d/g, (d) => digits[d]);
 }

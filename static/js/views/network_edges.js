@@ -2,7 +2,7 @@
 // the page issue): one stroke per edge for a few dozen edges; for hundreds, one path per (colour bucket,
 // width class); for thousands, 1-device-pixel lines with one path per colour bucket.
 
-import { lutIndex } from "../colors.js";
+import { lutIndex, shape } from "../colors.js";
 import { tensor } from "../state.js";
 
 const PER_EDGE_LIMIT = 64; // one stroke per edge up to here
@@ -35,7 +35,7 @@ export function drawEdges(ctx, gap, snap, prep, dpr) {
     // a few dozen edges: one stroke each, exact colour and width
     for (let e = 0; e < n; e++) {
       const k = e * 4;
-      ctx.strokeStyle = css[lutIndex(cd[e], max, prep.scale.sqrt)];
+      ctx.strokeStyle = css[lutIndex(cd[e], max, prep.scale.curve)];
       ctx.lineWidth = edgeWidth(W.data[e]);
       ctx.beginPath();
       ctx.moveTo(E[k], E[k + 1]);
@@ -50,10 +50,9 @@ export function drawEdges(ctx, gap, snap, prep, dpr) {
   const widths = thin ? [1 / dpr] : WIDTH_CLASSES;
   const groups = Array.from({ length: (2 * BUCKETS + 1) * widths.length }, () => []);
   const s = max > 0 ? 1 / max : 0;
-  const sqrt = prep.scale.sqrt;
+  const curve = prep.scale.curve;
   for (let e = 0; e < n; e++) {
-    let t = cd[e] * s;
-    if (sqrt) t = t < 0 ? -Math.sqrt(-t) : Math.sqrt(t);
+    const t = curve === "lin" ? cd[e] * s : shape(cd[e] * s, curve);
     let b = Math.round(t * BUCKETS);
     b = b < -BUCKETS ? -BUCKETS : b > BUCKETS ? BUCKETS : b || 0;
     const w = thin ? 0 : widthClass(W.data[e]);

@@ -1,50 +1,65 @@
 // Geometry of the network diagram, in CSS pixels: where each layer, neuron, edge and weight matrix goes.
-// Pure: no DOM. Layers wider than WIDE are strips of cells; a weight matrix touching a strip is drawn as
-// an image (rows = source neuron i, columns = target neuron j, the same row-major order as Wˡ).
-
-import { WIDE } from "../state.js";
+// Pure: no DOM. Layers wider than `wide` (the server's grid limit) are strips of cells, and so is an input
+// layer whose neurons would be too small to read; a weight matrix touching a strip is drawn as an image
+// (rows = source neuron i, columns = target neuron j, the same row-major order as Wˡ). The input column may
+// hold inputs the network does not use (`off`: Playground's features not chosen), drawn dimmed.
 
 const MARGIN = { left: 34, right: 28, top: 26, bottom: 22 };
 const STRIP = 16; // activation strip width of a wide layer (a δ strip of 6 px sits beside it)
 const DELTA_STRIP = 6;
+const MIN_INPUT = 12; // px: input neurons smaller than this collapse into a strip with a label per row
 
 /**
  * @param {number[]} sizes n0 … nL
  * @param {number} width CSS px
  * @param {number} height CSS px
+ * @param {object} opts {wide: widest layer drawn neuron by neuron, left: px for the input labels,
+ *   inputs: [{j} | {off: name}] the input column top to bottom (j: the network's input j), or null}
  * @returns layout {width, height, s, layers: [...], gaps: [...]}; gaps[l - 1] joins layer l−1 to l.
  */
-export function computeLayout(sizes, width, height) {
+export function computeLayout(sizes, width, height, { wide: maxNarrow, left = MARGIN.left, inputs = null }) {
   const L = sizes.length - 1;
   const top = MARGIN.top;
   const bottom = height - MARGIN.bottom;
   const plotH = Math.max(40, bottom - top);
-  const wide = sizes.map((n) => n > WIDE);
-  const narrowMax = Math.max(1, ...sizes.filter((n, l) => !wide[l]));
+  const slots = inputs ? inputs.length : sizes[0];
+  const rows = sizes.map((n, l) => (l === 0 ? slots : n));
+  const wide = rows.map((n, l) => n > maxNarrow || (l === 0 && L > 0 && plotH / (n * 1.4) < MIN_INPUT));
+  const narrowMax = Math.max(1, ...rows.filter((n, l) => !wide[l]));
   const columns = sizes.length;
   // neuron square size: Playground's 30 px when there is room, smaller for tall layers or many layers
   let s = Math.floor(plotH / (narrowMax * 1.4));
-  s = Math.min(s, 36, Math.floor((width - MARGIN.left - MARGIN.right) / Math.max(1, columns * 2.4)));
+  s = Math.min(s, 36, Math.floor((width - left - MARGIN.right) / Math.max(1, columns * 2.4)));
   s = Math.max(s, 5);
   const gapY = narrowMax > 1 ? Math.min(s * 0.6, (plotH - narrowMax * s) / (narrowMax - 1)) : 0;
 
   const colW = sizes.map((n, l) => (wide[l] ? STRIP + DELTA_STRIP + 2 : s));
   const isMatrix = sizes.slice(1).map((n, k) => wide[k] || wide[k + 1]);
   const weights = isMatrix.map((m) => (m ? 2 : 1));
-  const free = width - MARGIN.left - MARGIN.right - colW.reduce((a, b) => a + b, 0);
+  const free = width - left - MARGIN.right - colW.reduce((a, b) => a + b, 0);
   const unit = Math.max(8, free / Math.max(1, weights.reduce((a, b) => a + b, 0)));
 
   const layers = [];
-  let x = MARGIN.left;
+  let x = left;
   for (let l = 0; l <= L; l++) {
     const n = sizes[l];
-    const layer = { l, n, wide: wide[l], x, w: colW[l], y0: top, y1: bottom };
+    const layer = { l, n, wide: wide[l], x, w: colW[l], y0: top, y1: bottom, off: [] };
     if (wide[l]) {
       layer.cellH = plotH / n;
     } else {
-      const total = n * s + (n - 1) * gapY;
+      const m = rows[l];
+      const total = m * s + (m - 1) * gapY;
       const y0 = top + (plotH - total) / 2;
-      layer.ys = Float32Array.from({ length: n }, (_, j) => y0 + j * (s + gapY));
+      const at = (k) => y0 + k * (s + gapY);
+      layer.ys = new Float32Array(n);
+      if (l === 0 && inputs) {
+        inputs.forEach((slot, k) => {
+          if (slot.off) layer.off.push({ name: slot.off, y: at(k) });
+          else layer.ys[slot.j] = at(k);
+        });
+      } else {
+        for (let j = 0; j < n; j++) layer.ys[j] = at(j);
+      }
       layer.y0 = y0;
       layer.y1 = y0 + total;
     }
@@ -79,7 +94,7 @@ export function computeLayout(sizes, width, height) {
     }
     gaps.push(gap);
   }
-  return { width, height, s, top, bottom, layers, gaps, sizes: [...sizes], strip: STRIP, deltaStrip: DELTA_STRIP };
+  return { width, height, s, top, bottom, left, layers, gaps, sizes: [...sizes], strip: STRIP, deltaStrip: DELTA_STRIP };
 }
 
 function distToSegment(px, py, x1, y1, x2, y2) {
@@ -94,7 +109,8 @@ function distToSegment(px, py, x1, y1, x2, y2) {
 }
 
 /**
- * What is under (px, py): {kind: "neuron", l, j} | {kind: "edge", l, i, j} | null.
+ * What is under (px, py): {kind: "neuron", l, j} | {kind: "edge", l, i, j} | {kind: "off", name} (an input
+ * the network does not use) | null.
  * `widthOf(l, e)` gives an edge's stroke width, for a generous hit area.
  */
 export function hitTest(layout, px, py, widthOf = () => 1) {
@@ -108,6 +124,7 @@ export function hitTest(layout, px, py, widthOf = () => 1) {
       for (let j = 0; j < layer.n; j++) {
         if (py >= layer.ys[j] - 3 && py <= layer.ys[j] + s + 3) return { kind: "neuron", l: layer.l, j };
       }
+      for (const o of layer.off) if (py >= o.y - 3 && py <= o.y + s + 3) return { kind: "off", name: o.name };
     }
   }
   let best = null;

@@ -3,13 +3,16 @@
 // m ≤ 1 000 test examples) from the shown snapshot and the run's own test data.
 
 import { fmt } from "../format.js";
+import { fitText } from "./network_captions.js";
 
-/** Predicted classes from aᴸ (m, n_L): argmax, or a threshold on one output neuron (0.5 for sigmoid). */
-export function predictedClasses(outputs, outputActivation) {
+/**
+ * Predicted classes from aᴸ (m, n_L): argmax, or for one output neuron class 1 above `thr` (the output
+ * activation's decision threshold from the catalog, the same the server's accuracy uses).
+ */
+export function predictedClasses(outputs, thr) {
   const [m, k] = outputs.shape;
   const d = outputs.data;
   const pred = new Int32Array(m);
-  const thr = outputActivation === "sigmoid" ? 0.5 : 0;
   for (let r = 0; r < m; r++) {
     if (k === 1) {
       pred[r] = d[r] > thr ? 1 : 0;
@@ -80,12 +83,15 @@ export function drawSamples(canvas, width, data, pred, count = 40) {
     ctx.lineWidth = ok ? 1 : 2;
     ctx.strokeRect(x + 1.5, y + 1.5, 33, 33);
     ctx.fillStyle = ok ? "#2a7d2a" : "#d62728";
-    ctx.fillText(data.class_names[pred[k]] ?? String(pred[k]), x + cell - 2, y + 40);
+    ctx.fillText(fitText(ctx, String(data.class_names[pred[k]] ?? pred[k]), cell - 4), x + cell - 2, y + 40);
   }
   return { shown: n, wrong };
 }
 
-/** The confusion matrix (rows = true class, columns = predicted) with counts; returns the accuracy. */
+/**
+ * The confusion matrix (rows = true class, columns = predicted) with counts; class names cut with "…" to
+ * their cell, the whole name in the canvas's tooltip under the pointer (labelAt). Returns the accuracy.
+ */
 export function drawConfusion(canvas, width, classNames, yTrue, pred) {
   const k = classNames.length;
   const m = Math.min(yTrue.length, pred.length);
@@ -97,10 +103,15 @@ export function drawConfusion(canvas, width, classNames, yTrue, pred) {
     counts[t * k + pred[r]]++;
     if (t === pred[r]) hit++;
   }
-  const pad = 30;
-  const size = Math.min(width, 320);
+  const ctx0 = canvas.getContext("2d");
+  ctx0.font = "11px system-ui, sans-serif";
+  // room for the row names at the left: the longest name, up to a third of the width
+  const pad = Math.round(Math.min(width / 3, Math.max(30, ...classNames.map((n) => ctx0.measureText(String(n)).width + 8))));
+  const size = Math.min(width, 320 + pad - 30);
   const cell = (size - pad) / k;
-  const ctx = sizeCanvas(canvas, size, size + 14);
+  const ctx = sizeCanvas(canvas, size, size - pad + 44);
+  const top = 44;
+  canvas.labels = { pad, top, cell, k, names: classNames.map(String) };
   let max = 1;
   for (const c of counts) max = Math.max(max, c);
   ctx.font = `${Math.max(8, Math.min(12, cell * 0.45))}px system-ui, sans-serif`;
@@ -110,22 +121,40 @@ export function drawConfusion(canvas, width, classNames, yTrue, pred) {
     for (let p = 0; p < k; p++) {
       const c = counts[t * k + p];
       const f = c / max;
-      ctx.fillStyle = t === p ? `rgba(8,119,189,${0.08 + 0.92 * f})` : c ? `rgba(214,39,40,${0.15 + 0.85 * f})` : "#f4f5f6";
-      ctx.fillRect(pad + p * cell + 0.5, pad + t * cell + 0.5, cell - 1, cell - 1);
+      ctx.fillStyle = t === p ? `rgba(8,119,189,${0.08 + 0.92 * f})` : c ? `rgba(214,39,40,${0.15 + 0.85 * f})` : "rgba(128,128,128,0.12)";
+      ctx.fillRect(pad + p * cell + 0.5, top + t * cell + 0.5, cell - 1, cell - 1);
       if (c && cell >= 14) {
         ctx.fillStyle = f > 0.5 ? "#fff" : "#222";
-        ctx.fillText(String(c), pad + (p + 0.5) * cell, pad + (t + 0.5) * cell);
+        ctx.fillText(String(c), pad + (p + 0.5) * cell, top + (t + 0.5) * cell);
       }
     }
-    ctx.fillStyle = "#555";
-    const label = String(classNames[t]).slice(0, 4);
-    ctx.fillText(label, pad + (t + 0.5) * cell, pad - 8);
-    ctx.fillText(label, pad / 2, pad + (t + 0.5) * cell);
+  }
+  ctx.fillStyle = getComputedStyle(canvas).color || "#555";
+  ctx.font = "11px system-ui, sans-serif";
+  for (let t = 0; t < k; t++) {
+    const name = String(classNames[t]);
+    ctx.textAlign = "right";
+    ctx.fillText(fitText(ctx, name, pad - 6), pad - 4, top + (t + 0.5) * cell);
+    // column names upright above their column, cut to the column's width
+    ctx.textAlign = "center";
+    ctx.fillText(fitText(ctx, name, cell - 2), pad + (t + 0.5) * cell, top - 8);
   }
   ctx.textAlign = "left";
-  ctx.fillText("true ↓  predicted →", 2, 8);
-  ctx.fillText(`${m} test examples`, pad, size + 6);
+  ctx.fillText("true ↓  predicted →", 2, 10);
+  ctx.fillText(`${m} test examples`, pad, top + k * cell + 12);
   return m ? hit / m : null;
+}
+
+/** The class name under a point of a drawn confusion matrix (its row or column label, or cell), or "". */
+export function labelAt(canvas, x, y) {
+  const g = canvas.labels;
+  if (!g) return "";
+  const col = Math.floor((x - g.pad) / g.cell);
+  const row = Math.floor((y - g.top) / g.cell);
+  if (y < g.top && col >= 0 && col < g.k) return `predicted: ${g.names[col]}`;
+  if (x < g.pad && row >= 0 && row < g.k) return `true: ${g.names[row]}`;
+  if (row >= 0 && row < g.k && col >= 0 && col < g.k) return `true: ${g.names[row]} · predicted: ${g.names[col]}`;
+  return "";
 }
 
 /** Prediction vs target for regression (test examples), with the diagonal of a perfect fit. */

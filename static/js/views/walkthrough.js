@@ -5,17 +5,37 @@
 
 import { setText } from "../format.js";
 import { SPEEDS, STEP_CHIPS, STEP_NAMES, atEnd, walkStale } from "../walkthrough_state.js";
+import { canvasTheme } from "./network_draw.js";
 import { computeLayout } from "./network_layout.js";
 import { WalkRenderer } from "./walkthrough_draw.js";
 import { frameNumbers, frameTitle, h } from "./walkthrough_tables.js";
 
 const MAX_INDICES = 40; // batch indices listed; more are counted
 
+/** An equation's parts ("a = …, b = …"), each kept on one line: a narrow panel breaks between them. */
+function equationParts(text) {
+  const parts = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if ("([{".includes(c)) depth++;
+    else if (")]}".includes(c)) depth--;
+    else if (c === "," && depth === 0 && text[i + 1] === " ") {
+      parts.push(text.slice(start, i + 1));
+      start = i + 2;
+    }
+  }
+  parts.push(text.slice(start));
+  return parts.flatMap((part, k) => [k ? " " : null, h("span", { class: "walk-eq-part" }, part)]).filter(Boolean);
+}
+
 /**
  * root: the panel (#walkthrough); networkPanel: the diagram's panel, whose .net-wrap gets the overlay;
- * button: "Step through"; walk: the walkthrough's actions (walkthrough_actions.js).
+ * button: "Step through"; layoutOf: the live diagram's layout (the overlay draws on the same one: its input
+ * column, margins and wide layers); walk: the walkthrough's actions (walkthrough_actions.js).
  */
-export function mountWalkthrough(root, { networkPanel, button }, walk) {
+export function mountWalkthrough(root, { networkPanel, button, layoutOf }, walk) {
   const net = networkPanel.querySelector("canvas.net");
   const overlay = h("canvas", { class: "walk-overlay", "aria-hidden": "true" });
   net.after(overlay); // under the captions canvas, over the live diagram
@@ -89,13 +109,17 @@ export function mountWalkthrough(root, { networkPanel, button }, walk) {
   }
 
   function drawOverlay(s, w) {
-    const key = [s.rev.walk, JSON.stringify(s.selection), cssW, cssH, dpr].join("|");
-    if (key === drawnOverlay || !w.answer || !cssW) return;
+    if (!w.answer || !cssW) return;
+    const live = layoutOf();
+    const same = live && live.width === cssW && live.height === cssH && live.sizes.join() === w.answer.layer_sizes.join();
+    const key = [s.rev.walk, JSON.stringify(s.selection), cssW, cssH, dpr, s.theme, same ? live.key : ""].join("|");
+    if (key === drawnOverlay) return;
     drawnOverlay = key;
-    const layout = computeLayout(w.answer.layer_sizes, cssW, cssH);
+    const layout = same ? live : computeLayout(w.answer.layer_sizes, cssW, cssH, { wide: s.catalog.max_grid_neurons });
     const ctx = overlay.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    renderer.draw(ctx, layout, w.answer, w.frames[w.index], { colors: colors(), selection: s.selection, dpr });
+    renderer.draw(ctx, layout, w.answer, w.frames[w.index],
+      { colors: colors(), theme: canvasTheme(networkPanel), selection: s.selection, dpr, catalog: s.catalog });
   }
 
   function whereText(ans) {
@@ -146,7 +170,7 @@ export function mountWalkthrough(root, { networkPanel, button }, walk) {
       where.replaceChildren(...whereText(ans));
       body.replaceChildren(...[
         h("p", { class: "walk-text" }, step.text),
-        h("p", { class: "walk-eq" }, step.equation),
+        h("p", { class: "walk-eq" }, equationParts(step.equation)),
         step.note ? h("p", { class: "walk-note" }, step.note) : null,
         ...frameNumbers(ans, frame),
         step.seed ? h("p", { class: "walk-seed" }, `In the text: ${step.seed}`) : null,

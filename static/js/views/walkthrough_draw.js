@@ -5,11 +5,10 @@
 // the backward pass has; the frame's numbers beside its neurons. Every value is the walkthrough answer's.
 
 import { GRAD_SCALE, VALUE_SCALE, lutIndex, maxAbs } from "../colors.js";
-import { fmt } from "../format.js";
+import { fmt, supText as sup } from "../format.js";
 import { drawEdges } from "./network_edges.js";
-import { NetworkRenderer, imageOf, sup } from "./network_draw.js";
+import { NetworkRenderer, imageOf, rangeMax } from "./network_draw.js";
 
-const BOUNDED = new Set(["tanh", "sigmoid", "softmax"]);
 const MAX_LABELLED = 12; // neurons per layer that get their numbers drawn beside them
 const flat = (m) => Float32Array.from(m.flat(), (v) => (v === null ? NaN : v));
 const vec = (v) => Float32Array.from(v, (x) => (x === null ? NaN : x));
@@ -43,7 +42,7 @@ export function frameScene(answer, frame) {
       scene.deltaFrom = frame.l;
       scene.gaps.push({ ...W(frame.l + 1), direction: -1 });
       scene.active.push(frame.l);
-      scene.labels.push({ l: frame.l, side: -1, parts: [["σ′", Ls[frame.l - 1].sigma_prime], ["δ", Ls[frame.l - 1].delta]] });
+      scene.labels.push({ l: frame.l, side: -1, parts: [["δ", Ls[frame.l - 1].delta], ["σ′", Ls[frame.l - 1].sigma_prime]] });
       scene.caption = `← backward: δ${sup(frame.l + 1)} flows back along W${sup(frame.l + 1)} (coloured by weight) to layer ${frame.l}`;
       break;
     case "gradient": {
@@ -79,14 +78,19 @@ export class WalkRenderer {
     this.last = null; // what the last frame drew, for the tests
   }
 
-  /** Draw a frame. colors: {bg, ink, faint}; selection: the page's selection (outlined). */
-  draw(ctx, layout, answer, frame, { colors, selection, dpr }) {
+  /**
+   * Draw a frame. colors: {bg, ink, faint, label}; theme: the live diagram's canvas colours (canvasTheme);
+   * selection: the page's selection (outlined); catalog: the activations' ranges.
+   */
+  draw(ctx, layout, answer, frame, { colors, theme, selection, dpr, catalog }) {
     const scene = frameScene(answer, frame);
     const Ls = answer.layers;
     const L = Ls.length;
     ctx.fillStyle = colors.bg;
     ctx.fillRect(0, 0, layout.width, layout.height);
     ctx.font = "11px system-ui, sans-serif";
+    this.skeleton.theme = theme;
+    this.skeleton.drawOff(ctx, layout); // the inputs the network does not use, as the live diagram has them
     this.skeleton.drawSkeleton(ctx, layout); // every edge faint, as the live diagram before its first snapshot
     const lit = new Map(scene.gaps.map((g) => [g.l, g]));
     const maxOf = (g) => (g.scale === "value" && scene.valueMax ? scene.valueMax : maxAbs(flat(g.values)));
@@ -100,8 +104,8 @@ export class WalkRenderer {
     for (const layer of layout.layers) {
       const l = layer.l;
       const a = l <= scene.aKnown ? (l === 0 ? answer.probe.x : Ls[l - 1].a) : null;
-      const act = l === 0 ? "linear" : Ls[l - 1].activation;
-      const aMax = a ? (BOUNDED.has(act) ? 1 : Math.max(1e-9, maxAbs(vec(a)))) : 1;
+      const bound = l === 0 ? null : rangeMax(catalog, Ls[l - 1].activation);
+      const aMax = a ? bound ?? Math.max(1e-9, maxAbs(vec(a))) : 1;
       const delta = l >= scene.deltaFrom && l >= 1 ? Ls[l - 1].delta : null;
       this.neurons(ctx, layout, layer, { a, aMax, delta, deltaMax, active: scene.active.includes(l), colors });
     }
@@ -117,6 +121,8 @@ export class WalkRenderer {
     this.last = {
       step: frame.step, l: frame.l, part: frame.part || null,
       gaps: scene.gaps.map((g) => ({ l: g.l, name: g.name, direction: g.direction })), labels,
+      // where the input column went (the live diagram's, unused inputs included)
+      inputs: layout.layers[0].wide ? [] : Array.from(layout.layers[0].ys), off: layout.layers[0].off.map((o) => o.y),
     };
   }
 
@@ -182,7 +188,7 @@ export class WalkRenderer {
       ctx.fillStyle = a ? VALUE_SCALE.css[lutIndex(a[j] ?? NaN, aMax)] : colors.bg;
       ctx.fillRect(x, y, s, s);
       if (delta) {
-        ctx.strokeStyle = GRAD_SCALE.css[lutIndex(delta[j] ?? NaN, deltaMax, true)];
+        ctx.strokeStyle = GRAD_SCALE.css[lutIndex(delta[j] ?? NaN, deltaMax, GRAD_SCALE.curve)];
         ctx.lineWidth = ring;
         ctx.strokeRect(x - ring / 2 - 1, y - ring / 2 - 1, s + ring + 2, s + ring + 2);
       }
@@ -195,7 +201,9 @@ export class WalkRenderer {
 
   /**
    * The numbers of a labelled layer, one small box beside each neuron: on the `side` away from the lit edges
-   * (1: right, −1: left), or above it where that side has no room. Returns what was written.
+   * (1: right, −1: left) between it and the next column; the first number alone, for the whole layer, where
+   * all of them do not fit there (the table under the diagram has them all); above it where not even that
+   * fits. Returns what was written.
    */
   labels(ctx, layout, { l, side, parts }, colors) {
     const layer = layout.layers[l];
@@ -203,13 +211,24 @@ export class WalkRenderer {
     const out = [];
     ctx.textAlign = "left";
     ctx.textBaseline = "middle";
+    const ring = Math.max(2, Math.round(layout.s * 0.12)) + 3;
+    const beside = layout.layers[l + side];
+    const lo = side < 0 && beside ? beside.x + beside.w + ring : 2; // the room between the two columns
+    const hi = side > 0 && beside ? beside.x - ring : layout.width - 2;
+    const at = (w) => (side > 0 ? layer.x + layout.s + ring : layer.x - ring - w);
+    const fits = (w) => at(w) >= lo && at(w) + w <= hi;
+    // one choice for the whole layer: every neuron's numbers, else every neuron's first, beside it
+    const texts = (used) => Array.from({ length: layer.n },
+      (_, j) => used.map(([name, values]) => `${name} ${fmt(values ? values[j] : null, 3)}`).join("  "));
+    const allFit = (list) => list.every((t) => fits(ctx.measureText(t).width + 8));
+    let list = texts(parts);
+    if (!allFit(list) && parts.length > 1 && allFit(texts(parts.slice(0, 1)))) list = texts(parts.slice(0, 1));
     for (let j = 0; j < layer.n; j++) {
-      const text = parts.map(([name, values]) => `${name} ${fmt(values ? values[j] : null, 3)}`).join("  ");
+      const text = list[j];
       const w = ctx.measureText(text).width + 8;
-      const ring = Math.max(2, Math.round(layout.s * 0.12)) + 3;
-      let x = side > 0 ? layer.x + layout.s + ring : layer.x - ring - w;
+      let x = at(w);
       let y = layer.ys[j] + layout.s / 2;
-      if (x < 2 || x + w > layout.width - 2) { // no room beside it: above it
+      if (!fits(w)) { // no room beside it: above it
         x = Math.max(2, Math.min(layout.width - w - 2, layer.x + layout.s / 2 - w / 2));
         y = layer.ys[j] - 7 - ring;
       }

@@ -6,13 +6,10 @@
 // and what it is are kept in data- attributes (data-q: the quantity, data-l: its layer, data-j/data-k: its
 // row and column, or data-k alone for a neuron), which the end-to-end tests read back.
 
-import { fmt } from "../format.js";
-import { sup } from "./network_draw.js";
+import { fmt, subText as sub, supText as sup } from "../format.js";
 
 const MAX_ROWS = 10; // rows and columns of a matrix shown; the rest is counted, not listed
 const MAX_COLS = 10;
-const SUB = "₀₁₂₃₄₅₆₇₈₉";
-export const sub = (n) => String(n).replace(/\d/g, (d) => SUB[d]);
 
 /** An element with attributes and children (strings become text). */
 export function h(tag, attrs = {}, ...children) {
@@ -193,12 +190,15 @@ function gradient(ans, l, part) {
   ];
 }
 
+/** "before → after" in a cell: on one line when the table fits, else "→ after" under "before". */
+const change = (before, after) => h("span", { class: "walk-change" }, before, " ", h("span", { class: "walk-after" }, "→ ", after));
+
 function update(ans, part) {
   const out = [];
   const momentum = ans.optimizer.momentum !== null;
   if (part === "before") {
     out.push(h("p", { class: "walk-how" }, `${ans.optimizer.formula}, with η = `, num(ans.learning_rate, "eta"),
-      momentum ? ` and momentum μ = ${ans.optimizer.momentum}` : "", ". Each cell: the weight now, and below it its ∂C/∂w."));
+      momentum ? ` and the velocity's factor μ = ${ans.optimizer.momentum}` : "", ". Each cell: the weight now, and below it its ∂C/∂w."));
   } else {
     out.push(p(momentum ? "Each cell: the weight before → after; it moved by the velocity v (μ times the previous step, minus η ∂C/∂w)."
       : "Each cell: the weight before → after, w − η ∂C/∂w.", "walk-how"));
@@ -212,10 +212,10 @@ function update(ans, part) {
       head: (k) => `k = ${k + 1}`, rowHead: (j) => `j = ${j + 1}`,
       cell: (j, k) => (before
         ? [num(layer.W[j][k], "W", { l, j, k, cls: "strong" }), h("span", { class: "walk-sub" }, "∂C/∂w ", num(layer.dW[j][k], "dW", { l, j, k }))]
-        : [num(layer.W[j][k], "W", { l, j, k }), " → ", num(layer.W_after[j][k], "Wafter", { l, j, k, cls: "strong" })]),
+        : change(num(layer.W[j][k], "W", { l, j, k }), num(layer.W_after[j][k], "Wafter", { l, j, k, cls: "strong" }))),
       extra: [{ label: `b${sup(l)}ₖ`, cell: (k) => (before
         ? [num(layer.b[k], "b", { l, k, cls: "strong" }), h("span", { class: "walk-sub" }, "∂C/∂b ", num(layer.db[k], "db", { l, k }))]
-        : [num(layer.b[k], "b", { l, k }), " → ", num(layer.b_after[k], "bafter", { l, k, cls: "strong" })]) }],
+        : change(num(layer.b[k], "b", { l, k }), num(layer.b_after[k], "bafter", { l, k, cls: "strong" }))) }],
     }));
   }
   const n = ans.batch_indices.length;
