@@ -17,6 +17,7 @@ import select
 import shutil
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -305,6 +306,46 @@ def wait_epoch(http: httpx.Client, run_id: str, epoch: int, timeout: float = 30.
             return run
         time.sleep(0.02)
     raise AssertionError(f"run {run_id} is at epoch {run.get('epoch')} after {timeout} s, wanted {epoch}")
+
+
+def _position(http: httpx.Client, run_id: str) -> tuple[int, int]:
+    """(epoch, batch) of a paused run, in its worker's own words: the walkthrough question (docs/walkthrough.md)
+    is answered from the run's trainer, after every command sent to the worker before it (the pause too)."""
+    r = http.post(f"/api/runs/{run_id}/walkthrough", json={})
+    assert r.status_code == 200, f"{r.status_code}: {r.text[:300]}"
+    answer = strict_loads(r.text)
+    return int(answer["epoch"]), int(answer["batch"])
+
+
+def at_rest(http: httpx.Client, run_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """A paused run once REST shows all it trained; returns the run, with ``batch`` (batches done in its epoch).
+
+    Its worker is asked twice where the run stands. A worker takes its commands between two steps of training
+    and looks for work after each (app/worker/host.py), so an epoch in flight when the pause came is in the
+    first answer, and a second answer equal to the first means the paused run does not train. Then wait until
+    the run and its history show that epoch: the events themselves, not a length of time."""
+    epoch, batch = _position(http, run_id)
+    again = _position(http, run_id)
+    assert again == (epoch, batch), f"a paused run moved from {(epoch, batch)} to {again}"
+
+    def caught_up() -> dict[str, Any] | None:
+        run: dict[str, Any] = strict_loads(http.get(f"/api/runs/{run_id}").text)
+        points = strict_loads(http.get(f"/api/runs/{run_id}/history").text)["points"]
+        return run if run["epoch"] == epoch and len(points) == epoch + 1 else None
+
+    run = wait_for(caught_up, timeout, what=f"run {run_id} and its history to show epoch {epoch}")
+    return {**run, "batch": batch}
+
+
+def committed(db_path: Path, run_id: str) -> dict[str, Any]:
+    """What the server has committed to its SQLite file for a run, read from the file: ``epochs`` (the stored
+    history's epoch numbers, in order) and the row's ``state``, ``epoch`` and ``latest`` (the newest frame's
+    epoch). Waiting on it waits for the storage writer's commit itself, not for its interval."""
+    with contextlib.closing(sqlite3.connect(db_path, timeout=30)) as db:
+        epochs = [int(r[0]) for r in db.execute("SELECT epoch FROM epochs WHERE run_id=? ORDER BY epoch", (run_id,))]
+        row = db.execute("SELECT state, epoch, latest_epoch FROM runs WHERE id=?", (run_id,)).fetchone()
+    state, epoch, latest = row if row else (None, None, None)
+    return {"epochs": epochs, "state": state, "epoch": epoch, "latest": latest}
 
 
 # -- WebSocket watchers ---------------------------------------------------------------------------------------
