@@ -308,33 +308,33 @@ def wait_epoch(http: httpx.Client, run_id: str, epoch: int, timeout: float = 30.
     raise AssertionError(f"run {run_id} is at epoch {run.get('epoch')} after {timeout} s, wanted {epoch}")
 
 
-def _position(http: httpx.Client, run_id: str) -> tuple[int, int]:
-    """(epoch, batch) of a paused run, in its worker's own words: the walkthrough question (docs/walkthrough.md)
-    is answered from the run's trainer, after every command sent to the worker before it (the pause too)."""
-    r = http.post(f"/api/runs/{run_id}/walkthrough", json={})
+def _ask_paused(http: httpx.Client, run_id: str) -> Any:
+    """A question only a paused run takes, answered by its worker from the run's current weights and the
+    mini-batch it trains next (docs/walkthrough.md ``whatif``; it changes nothing, and nets of any size)."""
+    r = http.post(f"/api/runs/{run_id}/whatif", json={"layer": 1, "bias": 0, "delta": 0.0})
     assert r.status_code == 200, f"{r.status_code}: {r.text[:300]}"
-    answer = strict_loads(r.text)
-    return int(answer["epoch"]), int(answer["batch"])
+    return strict_loads(r.text)
 
 
 def at_rest(http: httpx.Client, run_id: str, timeout: float = 30.0) -> dict[str, Any]:
-    """A paused run once REST shows all it trained; returns the run, with ``batch`` (batches done in its epoch).
+    """A paused run once REST shows all it trained (an epoch in flight at the pause still comes); the run.
 
-    Its worker is asked twice where the run stands. A worker takes its commands between two steps of training
-    and looks for work after each (app/worker/host.py), so an epoch in flight when the pause came is in the
-    first answer, and a second answer equal to the first means the paused run does not train. Then wait until
-    the run and its history show that epoch: the events themselves, not a length of time."""
-    epoch, batch = _position(http, run_id)
-    again = _position(http, run_id)
-    assert again == (epoch, batch), f"a paused run moved from {(epoch, batch)} to {again}"
+    Its worker is asked twice about the run's weights. A worker takes its commands in order, between two steps
+    of training, and looks for work after each (app/worker/host.py); its answer follows, on the one channel,
+    everything it sent before. So the first answer comes after the pause was carried out and the run's last
+    points have reached the web process, and a second answer equal to the first (same weights, same next
+    batch) means the paused run does not train. Events, not a length of time."""
+    first = _ask_paused(http, run_id)
+    again = _ask_paused(http, run_id)
+    assert again == first, f"a paused run moved: {first} then {again}"
 
     def caught_up() -> dict[str, Any] | None:
         run: dict[str, Any] = strict_loads(http.get(f"/api/runs/{run_id}").text)
         points = strict_loads(http.get(f"/api/runs/{run_id}/history").text)["points"]
-        return run if run["epoch"] == epoch and len(points) == epoch + 1 else None
+        return run if len(points) == run["epoch"] + 1 else None
 
-    run = wait_for(caught_up, timeout, what=f"run {run_id} and its history to show epoch {epoch}")
-    return {**run, "batch": batch}
+    run: dict[str, Any] = wait_for(caught_up, timeout, what=f"the history of run {run_id} to reach its epoch")
+    return run
 
 
 def committed(db_path: Path, run_id: str) -> dict[str, Any]:

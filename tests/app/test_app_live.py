@@ -127,7 +127,7 @@ def test_stream_snapshots_equal_rest_snapshots_and_control(live_server: Server) 
                 assert st["state"] == "paused"
                 # the epoch in flight at the pause still comes: where the run stands, from its worker
                 paused = await asyncio.to_thread(_at_rest, live_server, rid)
-                assert paused["state"] == "paused" and paused["batch"] == 0
+                assert paused["state"] == "paused"
                 epoch = paused["epoch"]
                 _, frame = await _last_frame_of(s, epoch)
                 rest = await http.get(f"/api/runs/{rid}/snapshots/{epoch}?format=binary")

@@ -89,9 +89,8 @@ def test_post_empty_body_starts_the_playground_run(client: TestClient) -> None:
 def test_start_false_creates_a_paused_run_that_does_not_train(client: TestClient) -> None:
     run = create(client, start=False, name="idle")
     assert run["state"] == "paused" and run["name"] == "idle"
-    # its worker answers twice from epoch 0, batch 0, having looked for work in between: it does not train
-    rest = at_rest(client, run["id"])
-    assert (rest["epoch"], rest["batch"]) == (0, 0) and epoch_of(client, run["id"]) == 0
+    # its worker answers twice about the same weights, having looked for work in between: it does not train
+    assert at_rest(client, run["id"])["epoch"] == 0
     pts = history(client, run["id"])
     assert [p["epoch"] for p in pts] == [0]  # the initial network's point only
 
@@ -177,9 +176,8 @@ def test_step_epoch_and_batch(client: TestClient) -> None:
     after = wait_for(lambda: (e := client.get(f"/api/runs/{rid}/export").json())["weights"] != before["weights"]
                      and e, what="the batch step to change the weights")
     assert after["epoch"] == 2 and epoch_of(client, rid) == 2
-    # the worker stands after the step at epoch 2, batch 1; everything it sent before saying so has arrived
-    rest = at_rest(client, rid)
-    assert (rest["epoch"], rest["batch"]) == (2, 1)
+    # the worker stands after the step; everything it sent before saying so has arrived
+    assert at_rest(client, rid)["epoch"] == 2
     assert [p["epoch"] for p in history(client, rid)] == [0, 1, 2]
     assert get(client, rid)["state"] == "paused"
     assert post(client, rid, "step", {"unit": "lots"}).status_code == 422
