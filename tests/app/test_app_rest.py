@@ -19,7 +19,7 @@ from app.main import create_app
 from app.worker import frames
 from tests.support import at_rest, check_frame_layout, expected_shapes, wait_async, wait_for
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(120)
 
 PLAYGROUND = {"dataset": "circle", "hidden_layers": [4, 2], "activation": "tanh", "learning_rate": 0.03,
               "batch_size": 10, "noise": 0.0, "train_fraction": 0.5, "epochs": 1000, "speed": None, "seed": 0}

@@ -91,9 +91,15 @@ def test_sigterm_mid_run_flushes_everything_and_tells_the_watchers(make_server: 
     seen = kit.Watch()
 
     async def follow_then_stop() -> None:
-        task = asyncio.create_task(kit.watch(f"{srv.ws_url}/ws/runs/{live['id']}", timeout=30, watch_out=seen))
-        while len(seen.all_epochs()) < 40 and not task.done():
-            await asyncio.sleep(0.02)
+        task = asyncio.create_task(kit.watch(f"{srv.ws_url}/ws/runs/{live['id']}", timeout=120, watch_out=seen))
+
+        async def forty_seen() -> bool:
+            if task.done():
+                task.result()  # raises what ended the watch
+                raise AssertionError(f"the watch ended before 40 epochs: {seen.close}")
+            return len(seen.all_epochs()) >= 40
+
+        await kit.wait_async(forty_seen, timeout=60, what="40 epochs on the stream")
         await asyncio.to_thread(srv.stop)  # SIGTERM: uvicorn's graceful shutdown
         await task
 
