@@ -17,6 +17,7 @@ import select
 import shutil
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -305,6 +306,46 @@ def wait_epoch(http: httpx.Client, run_id: str, epoch: int, timeout: float = 30.
             return run
         time.sleep(0.02)
     raise AssertionError(f"run {run_id} is at epoch {run.get('epoch')} after {timeout} s, wanted {epoch}")
+
+
+def _ask_paused(http: httpx.Client, run_id: str) -> Any:
+    """A question only a paused run takes, answered by its worker from the run's current weights and the
+    mini-batch it trains next (docs/walkthrough.md ``whatif``; it changes nothing, and nets of any size)."""
+    r = http.post(f"/api/runs/{run_id}/whatif", json={"layer": 1, "bias": 0, "delta": 0.0})
+    assert r.status_code == 200, f"{r.status_code}: {r.text[:300]}"
+    return strict_loads(r.text)
+
+
+def at_rest(http: httpx.Client, run_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """A paused run once REST shows all it trained (an epoch in flight at the pause still comes); the run.
+
+    Its worker is asked twice about the run's weights. A worker takes its commands in order, between two steps
+    of training, and looks for work after each (app/worker/host.py); its answer follows, on the one channel,
+    everything it sent before. So the first answer comes after the pause was carried out and the run's last
+    points have reached the web process, and a second answer equal to the first (same weights, same next
+    batch) means the paused run does not train. Events, not a length of time."""
+    first = _ask_paused(http, run_id)
+    again = _ask_paused(http, run_id)
+    assert again == first, f"a paused run moved: {first} then {again}"
+
+    def caught_up() -> dict[str, Any] | None:
+        run: dict[str, Any] = strict_loads(http.get(f"/api/runs/{run_id}").text)
+        points = strict_loads(http.get(f"/api/runs/{run_id}/history").text)["points"]
+        return run if len(points) == run["epoch"] + 1 else None
+
+    run: dict[str, Any] = wait_for(caught_up, timeout, what=f"the history of run {run_id} to reach its epoch")
+    return run
+
+
+def committed(db_path: Path, run_id: str) -> dict[str, Any]:
+    """What the server has committed to its SQLite file for a run, read from the file: ``epochs`` (the stored
+    history's epoch numbers, in order) and the row's ``state``, ``epoch`` and ``latest`` (the newest frame's
+    epoch). Waiting on it waits for the storage writer's commit itself, not for its interval."""
+    with contextlib.closing(sqlite3.connect(db_path, timeout=30)) as db:
+        epochs = [int(r[0]) for r in db.execute("SELECT epoch FROM epochs WHERE run_id=? ORDER BY epoch", (run_id,))]
+        row = db.execute("SELECT state, epoch, latest_epoch FROM runs WHERE id=?", (run_id,)).fetchone()
+    state, epoch, latest = row if row else (None, None, None)
+    return {"epochs": epochs, "state": state, "epoch": epoch, "latest": latest}
 
 
 # -- WebSocket watchers ---------------------------------------------------------------------------------------

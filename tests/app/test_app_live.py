@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from app.worker import frames
-from tests.support import Server, check_frame_layout, expected_shapes, wait_async, wait_for
+from tests.support import Server, at_rest, check_frame_layout, committed, expected_shapes, wait_async, wait_for
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = pytest.mark.timeout(180)
 
 
 class Stream:
@@ -32,7 +33,7 @@ class Stream:
         self.epochs: list[int] = []  # every metrics point's epoch, in order of arrival
         self.points: dict[int, dict[str, Any]] = {}
 
-    async def recv(self, timeout: float = 10.0) -> tuple[str, Any]:
+    async def recv(self, timeout: float = 30.0) -> tuple[str, Any]:
         raw = await asyncio.wait_for(self.ws.recv(), timeout)
         if isinstance(raw, bytes):
             item: tuple[str, Any] = ("bytes", raw)
@@ -46,7 +47,7 @@ class Stream:
         self.log.append((time.monotonic(), *item))
         return item
 
-    async def until(self, pred: Any, timeout: float = 15.0) -> tuple[str, Any]:
+    async def until(self, pred: Any, timeout: float = 60.0) -> tuple[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             item = await self.recv(max(0.05, deadline - time.monotonic()))
@@ -67,7 +68,7 @@ def frame_at(epoch: int, batch: int = 0) -> Any:
 
 
 def open_ws(server: Server, run_id: str) -> Any:
-    return connect(f"{server.ws_url}/ws/runs/{run_id}", max_size=None, compression=None, open_timeout=10,
+    return connect(f"{server.ws_url}/ws/runs/{run_id}", max_size=None, compression=None, open_timeout=30,
                    close_timeout=2)
 
 
@@ -78,7 +79,7 @@ def assert_consecutive(epochs: list[int]) -> None:
 # -- the stream against REST -----------------------------------------------------------------------------------
 def test_stream_snapshots_equal_rest_snapshots_and_control(live_server: Server) -> None:
     async def main() -> None:
-        async with httpx.AsyncClient(base_url=live_server.url, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
             # 400 epochs fit the snapshot budget: every epoch is stored (the stride stays 1)
             r = await http.post("/api/runs", json={"speed": 40, "epochs": 400, "probe_index": 2})
             assert r.status_code == 201, r.text
@@ -124,8 +125,8 @@ def test_stream_snapshots_equal_rest_snapshots_and_control(live_server: Server) 
                 await s.send({"type": "control", "action": "pause"})
                 _, st = await s.until(js("state"))
                 assert st["state"] == "paused"
-                await asyncio.sleep(0.2)  # the worker finishes the epoch it was in
-                paused = (await http.get(f"/api/runs/{rid}")).json()
+                # the epoch in flight at the pause still comes: where the run stands, from its worker
+                paused = await asyncio.to_thread(_at_rest, live_server, rid)
                 assert paused["state"] == "paused"
                 epoch = paused["epoch"]
                 _, frame = await _last_frame_of(s, epoch)
@@ -160,6 +161,11 @@ def test_stream_snapshots_equal_rest_snapshots_and_control(live_server: Server) 
     asyncio.run(main())
 
 
+def _at_rest(server: Server, run_id: str) -> dict[str, Any]:
+    with server.client() as http:
+        return at_rest(http, run_id)
+
+
 async def _last_frame_of(s: Stream, epoch: int) -> tuple[str, bytes]:
     """The frame of ``epoch``: already received (the newest), or the next one to come."""
     for _, kind, payload in reversed(s.log):
@@ -172,66 +178,67 @@ async def _last_frame_of(s: Stream, epoch: int) -> tuple[str, bytes]:
 
 
 # -- a slow client beside a fast one ----------------------------------------------------------------------------
+SLOW_WINDOW = 100  # epochs the run trains while the slow client takes nothing
+
+
 def test_slow_client_does_not_hold_back_a_fast_one_or_training(live_server: Server) -> None:
-    async def rate(http: httpx.AsyncClient, rid: str, seconds: float) -> float:
-        e0, t0 = (await http.get(f"/api/runs/{rid}")).json()["epoch"], time.monotonic()
-        await asyncio.sleep(seconds)
-        e1, t1 = (await http.get(f"/api/runs/{rid}")).json()["epoch"], time.monotonic()
-        return (e1 - e0) / (t1 - t0)
+    """The slowest client there is: one that stops reading, with a small receive window (the server's sends to
+    it back up within a few frames), beside one that reads everything. While the slow one takes nothing the
+    run trains on and the fast one gets every epoch and fresh snapshots; then the slow one reads again and
+    gets every epoch too, in order. Only events are waited for: how fast is benchmarks/bench_stream.py's."""
 
     async def main() -> None:
-        async with httpx.AsyncClient(base_url=live_server.url, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
             rid = (await http.post("/api/runs", json={"epochs": 100_000})).json()["id"]
-            await asyncio.sleep(0.3)
-            alone_before = await rate(http, rid, 1.5)
             rss0 = int(live_server.rss_mb() * 1024)
-            t0 = time.monotonic()
-            slow_ws = await open_ws(live_server, rid)
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: the window it offers
+            sock.connect(("127.0.0.1", live_server.port))
+            slow_ws = await connect(f"{live_server.ws_url}/ws/runs/{rid}", sock=sock, max_size=None,
+                                    compression=None, open_timeout=30, close_timeout=2, max_queue=1)
             fast_ws = await open_ws(live_server, rid)
             slow, fast = Stream(slow_ws), Stream(fast_ws)
-            stop = asyncio.Event()
+            await slow.until(js("hello"))
+            start = slow.epochs[-1]  # the slow one's hello history ends here; it reads nothing more for now
 
             async def read_fast() -> None:
-                while not stop.is_set():
-                    await fast.recv()
+                while True:
+                    await fast.recv(timeout=30)
 
-            async def read_slow() -> None:
-                while not stop.is_set():
-                    await slow.recv(timeout=30)
-                    await asyncio.sleep(1.0)
+            reader = asyncio.create_task(read_fast())
 
-            tasks = [asyncio.create_task(read_fast()), asyncio.create_task(read_slow())]
-            # the best of two windows: the machine is shared, a burst of other load must not fail the test
-            watched = max(await rate(http, rid, 1.5), await rate(http, rid, 1.5))
+            async def fast_has(epoch: int) -> bool:
+                if reader.done():
+                    reader.result()  # raises what stopped the fast client
+                return bool(fast.epochs) and fast.epochs[-1] >= epoch
+
+            async def fast_frame_after(epoch: int) -> bool:
+                return any(k == "bytes" and frames.header_only(p)["epoch"] > epoch for _, k, p in fast.log)
+
+            async def run_at(epoch: int) -> bool:
+                return bool((await http.get(f"/api/runs/{rid}")).json()["epoch"] >= epoch)
+
+            target = start + SLOW_WINDOW
+            await wait_async(lambda: run_at(target), what=f"the run to train to epoch {target} (slow client idle)")
+            await wait_async(lambda: fast_has(target), what=f"the fast client to get epoch {target}")
+            await wait_async(lambda: fast_frame_after(start), what="a fresh snapshot for the fast client")
             rss1 = int(live_server.rss_mb() * 1024)
-            epoch_now = (await http.get(f"/api/runs/{rid}")).json()["epoch"]
-            await asyncio.sleep(0.1)
-            stop.set()
-            for t in tasks:
-                t.cancel()
-                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                    await t
-            watched_for = time.monotonic() - t0
-            for ws in (slow_ws, fast_ws):
-                ws.transport.abort()  # the slow one would wait for its close handshake behind megabytes
-            await asyncio.sleep(0.2)
-            alone_after = await rate(http, rid, 1.0)
-            alone = (alone_before + alone_after) / 2  # the machine's load drifts: bracket the watched phase
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+            fast_ws.transport.abort()
+            # the slow one reads again: every epoch, in order, up to the window's end (metrics are never dropped)
+            while not slow.epochs or slow.epochs[-1] < target:
+                await slow.recv(timeout=30)
+            slow_ws.transport.abort()
 
-            assert len(fast.epochs) > 50
             assert_consecutive(fast.epochs)
             assert fast.epochs[0] == 0
             n_hello = len(fast.log[0][2]["history"])
             assert sum(len(p["points"]) for _, k, p in fast.log if k == "json" and p["type"] == "metrics") \
                 == len(fast.epochs) - n_hello
-            assert sum(1 for _, k, _ in fast.log if k == "bytes") > 20
-            # the fast one kept up: at most half a second behind the run
-            assert fast.epochs[-1] >= epoch_now - max(50, watched / 2), (fast.epochs[-1], epoch_now)
-            # the slow one read ~1 message a second; what it got is gap-free too (several points per message)
-            assert 2 <= len(slow.log) <= watched_for + 2
             assert_consecutive(slow.epochs)
-            # a client that does not read does not stop training (the benchmark measures the exact ratio)
-            assert watched >= 0.5 * alone, (watched, alone_before, alone_after)
+            assert slow.epochs[0] == 0
             assert rss1 - rss0 < 60_000, (rss0, rss1)
             assert (await http.get("/healthz")).status_code == 200
 
@@ -239,19 +246,17 @@ def test_slow_client_does_not_hold_back_a_fast_one_or_training(live_server: Serv
 
 
 # -- restarts -----------------------------------------------------------------------------------------------------
-def _watch(server: Server, run_id: str, seconds: float) -> list[tuple[float, int]]:
-    """(monotonic receipt time, newest epoch) for every message a client got while watching ``run_id``."""
+def _watch(server: Server, run_id: str, epochs: int) -> int:
+    """Watch ``run_id`` until its stream has brought ``epochs`` epochs' metrics; the newest epoch a client saw."""
 
-    async def main() -> list[tuple[float, int]]:
-        seen: list[tuple[float, int]] = []
+    async def main() -> int:
         async with open_ws(server, run_id) as ws:
             s = Stream(ws)
-            end = time.monotonic() + seconds
-            while time.monotonic() < end:
+            await s.until(js("hello"))
+            end = (s.epochs[-1] if s.epochs else 0) + epochs
+            while not s.epochs or s.epochs[-1] < end:
                 await s.recv()
-                if s.epochs:
-                    seen.append((time.monotonic(), s.epochs[-1]))
-        return seen
+            return s.epochs[-1]
 
     return asyncio.run(main())
 
@@ -261,7 +266,7 @@ def _check_interrupted(http: httpx.Client, run_id: str, must_have: int, graceful
     assert live["state"] == "interrupted" and live["reason"], live
     hist = [p["epoch"] for p in http.get(f"/api/runs/{run_id}/history").json()["points"]]
     assert hist == list(range(len(hist)))
-    # the newest epoch a client saw at least 1 s before the stop is in the stored history
+    # every epoch committed before a crash (every epoch a client saw, with a graceful stop) is in the history
     assert hist[-1] >= must_have, (hist[-1], must_have)
     if graceful:  # the lifespan's shutdown flushed everything: the run's row agrees with its history
         assert live["epoch"] == hist[-1]
@@ -278,18 +283,20 @@ def test_restarts_find_finished_runs_and_interrupt_live_ones(tmp_path: Path) -> 
     server = Server(tmp_path / "data", tmp_path / "uvicorn.log")
     server.start()
     try:
-        with httpx.Client(base_url=server.url, timeout=10) as http:
+        with httpx.Client(base_url=server.url, timeout=30) as http:
             done_id = http.post("/api/runs", json={"epochs": 12, "name": "finished"}).json()["id"]
             wait_for(lambda: http.get(f"/api/runs/{done_id}").json()["state"] == "done")
             crash_id = http.post("/api/runs", json={"epochs": 100_000, "speed": 100}).json()["id"]
             paused_id = http.post("/api/runs", json={"start": False}).json()["id"]
-        seen = _watch(server, crash_id, 2.0)
-        stopped_at = time.monotonic()
+        seen = _watch(server, crash_id, 40)
+        # the storage writer commits what clients were shown: the file itself holds the epoch seen, then the crash
+        wait_for(lambda: committed(server.db_path, crash_id)["epochs"][-1:] >= [seen],
+                 what=f"epoch {seen} committed to the database")
         server.stop(kill=True)
-        must_have = max(e for t, e in seen if t <= stopped_at - 1.0)
+        must_have = seen
 
         server.start()
-        with httpx.Client(base_url=server.url, timeout=10) as http:
+        with httpx.Client(base_url=server.url, timeout=30) as http:
             runs = {r["id"]: r for r in http.get("/api/runs").json()["items"]}
             assert set(runs) == {done_id, crash_id, paused_id}
             done = runs[done_id]
@@ -300,13 +307,11 @@ def test_restarts_find_finished_runs_and_interrupt_live_ones(tmp_path: Path) -> 
             _check_interrupted(http, crash_id, must_have, graceful=False)
             assert runs[paused_id]["state"] == "interrupted"
             term_id = http.post("/api/runs", json={"epochs": 100_000, "speed": 100}).json()["id"]
-        seen = _watch(server, term_id, 1.5)
-        stopped_at = time.monotonic()
-        server.stop(kill=False)
-        must_have = max(e for t, e in seen if t <= stopped_at - 1.0)
+        must_have = _watch(server, term_id, 40)
+        server.stop(kill=False)  # the graceful stop writes all that was shown
 
         server.start()
-        with httpx.Client(base_url=server.url, timeout=10) as http:
+        with httpx.Client(base_url=server.url, timeout=30) as http:
             runs = {r["id"]: r for r in http.get("/api/runs").json()["items"]}
             assert set(runs) == {done_id, crash_id, paused_id, term_id}
             assert runs[done_id]["state"] == "done"
@@ -319,7 +324,7 @@ def test_restarts_find_finished_runs_and_interrupt_live_ones(tmp_path: Path) -> 
 # -- bad input keeps the server serving ---------------------------------------------------------------------------
 def test_bad_configs_ids_and_messages_keep_the_server_serving(live_server: Server) -> None:
     async def main() -> None:
-        async with httpx.AsyncClient(base_url=live_server.url, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
             for body in ({"hidden_layers": [1024] * 3}, {"activation": "nope"}, {"epochs": -1},
                          {"learning_rate": "x"}, [], "null", {"dataset": "../../etc/passwd"}):
                 r = await http.post("/api/runs", json=body)
@@ -334,7 +339,7 @@ def test_bad_configs_ids_and_messages_keep_the_server_serving(live_server: Serve
             # unknown run
             async with open_ws(live_server, "ffffffffffff") as ws:
                 with pytest.raises(ConnectionClosed) as ei:
-                    await asyncio.wait_for(ws.recv(), 5)
+                    await asyncio.wait_for(ws.recv(), 30)
                 assert ei.value.rcvd is not None and ei.value.rcvd.code == 1008
             # malformed messages: errors, then still serving on the same connection
             async with open_ws(live_server, rid) as ws:
@@ -353,27 +358,33 @@ def test_bad_configs_ids_and_messages_keep_the_server_serving(live_server: Serve
                 await ws.send(b"\x01\x02")
                 with pytest.raises(ConnectionClosed) as ei:
                     while True:
-                        await asyncio.wait_for(ws.recv(), 5)
+                        await asyncio.wait_for(ws.recv(), 30)
                 assert ei.value.rcvd is not None and ei.value.rcvd.code == 1003
             # a message over 64 KiB: 1009 from the app
             async with open_ws(live_server, rid) as ws:
                 await ws.send(json.dumps({"type": "probe", "index": 1, "pad": "x" * 100_000}))
                 with pytest.raises(ConnectionClosed) as ei:
                     while True:
-                        await asyncio.wait_for(ws.recv(), 5)
+                        await asyncio.wait_for(ws.recv(), 30)
                 assert ei.value.rcvd is not None and ei.value.rcvd.code == 1009
             # over uvicorn's --ws-max-size (1 MiB): the connection goes (the server may not wait to say why)
             async with open_ws(live_server, rid) as ws:
                 with pytest.raises(ConnectionClosed):
                     await ws.send("x" * (2 << 20))
                     while True:
-                        await asyncio.wait_for(ws.recv(), 5)
+                        await asyncio.wait_for(ws.recv(), 30)
             # an abrupt disconnect mid-stream
             run2 = (await http.post("/api/runs", json={"epochs": 100_000})).json()["id"]
             ws = await open_ws(live_server, run2)
             await ws.recv()
             ws.transport.abort()
-            await asyncio.sleep(0.3)
+            # the server streamed every epoch since (to a connection that was reset) and the run trained on
+            aborted_at = (await http.get(f"/api/runs/{run2}")).json()["epoch"]
+
+            async def trained_on() -> bool:
+                return bool((await http.get(f"/api/runs/{run2}")).json()["epoch"] >= aborted_at + 50)
+
+            await wait_async(trained_on, what="the run to train 50 epochs past the abort")
             assert (await http.get("/healthz")).json()["status"] == "ok"
             r = (await http.get(f"/api/runs/{run2}")).json()
             assert r["state"] == "running"

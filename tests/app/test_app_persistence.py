@@ -5,7 +5,6 @@ BPV_ environment variables."""
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from app.worker import frames
-from tests.support import check_frame_layout, wait_for
+from tests.support import check_frame_layout, committed, wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -40,15 +39,12 @@ def test_snapshot_budget_thins_evenly_and_keeps_first_and_latest(tmp_path: Path)
         budget = int(BUDGET_MB * 2**20)
         assert epochs * size > 4 * budget, "the run produces several budgets' worth of frames"
 
-        def settled() -> dict[str, object] | None:
-            # the same list twice, a commit interval apart: the writer has stored the final latest frame
-            # (until then the previous flush's latest epoch is listed too)
-            s = c.get(f"/api/runs/{rid}/snapshots").json()
-            time.sleep(settings.commit_interval * 1.5)
-            again = c.get(f"/api/runs/{rid}/snapshots").json()
-            return s if s == again and s["latest"] == epochs and s["epochs"][-1] == epochs else None
-
-        snaps = wait_for(settled, what="the writer to store the last frame")
+        # the writer has committed the final frame (until then the previous flush's latest epoch is listed too):
+        # the file's own row says so, in the transaction that thinned the stored frames
+        wait_for(lambda: committed(settings.db_path, rid)["latest"] == epochs,
+                 what="the writer to store the last frame")
+        snaps = c.get(f"/api/runs/{rid}/snapshots").json()
+        assert snaps["latest"] == epochs, snaps
         stored = snaps["epochs"]
         assert stored[0] == 0, "epoch 0 is kept"
         assert stored[-1] == epochs, "the latest is always kept"

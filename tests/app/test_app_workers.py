@@ -21,7 +21,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from app.worker import frames
-from tests.support import Server, wait_for
+from tests.support import Server, wait_async, wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -78,22 +78,25 @@ def test_snapshots_are_built_only_for_storage_until_someone_watches(server: Serv
             async def listed() -> dict[str, Any]:
                 return dict((await http.get(f"/api/runs/{rid}/snapshots")).json())
 
-            async def at_least(n: int) -> dict[str, Any]:
-                while True:
-                    seen = await listed()
-                    if len(seen["epochs"]) >= n:
-                        return seen
-                    await asyncio.sleep(0.05)
+            async def three_stored() -> dict[str, Any] | None:
+                seen = await listed()
+                return seen if len(seen["epochs"]) >= 3 else None
 
-            seen = await asyncio.wait_for(at_least(3), 60)
+            seen = await wait_async(three_stored, timeout=60, what="three stored epochs")
             stride = seen["epochs"][1] - seen["epochs"][0]
             assert stride > 1 and stride & (stride - 1) == 0, seen
-            # nobody watches: every frame the server has is one that storage keeps (the newest included)
-            for _ in range(5):
+            # nobody watches: every frame the server has is one that storage keeps (the newest included), over
+            # five newest frames one after the other
+            newest: set[int] = set()
+
+            async def five_newest_on_the_stride() -> bool:
                 seen = await listed()
                 assert all(e % stride == 0 for e in seen["epochs"]), (stride, seen)
                 assert seen["latest"] % stride == 0, (stride, seen)
-                await asyncio.sleep(0.05)
+                newest.add(seen["latest"])
+                return len(newest) >= 5
+
+            await wait_async(five_newest_on_the_stride, timeout=120, what="five newest frames")
             # a watcher gets snapshots of the epochs in between, made for it
             off_stride: set[int] = set()
             async with connect(f"{server.ws_url}/ws/runs/{rid}", max_size=None, compression=None) as ws:

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from tests import support as kit
 from tests.support import ROOT, Server, free_port
 
 __all__ = ["ROOT", "Server", "free_port"]
@@ -57,6 +58,7 @@ class Watch:
     foreign_requests: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
+    in_flight: dict[Any, str] = field(default_factory=dict)  # requests sent and not yet finished or failed
 
     def errors(self, ignore: tuple[str, ...] = ()) -> list[str]:
         return [e for e in self.console_errors + self.page_errors if not any(i in e for i in ignore)]
@@ -99,6 +101,9 @@ def record(page: Any, local: tuple[str, ...] = ("http://127.0.0.1:", "ws://127.0
             watch.foreign_requests.append(url)
 
     page.on("request", lambda r: seen(r.url))
+    page.on("request", lambda r: watch.in_flight.__setitem__(r, r.url))
+    page.on("requestfinished", lambda r: watch.in_flight.pop(r, None))
+    page.on("requestfailed", lambda r: watch.in_flight.pop(r, None))
     page.on("websocket", lambda ws: seen(ws.url))
     return watch
 
@@ -123,19 +128,36 @@ def wait_state(page: Any, state: str, timeout: float = 15_000) -> None:
 
 
 def settle(page: Any) -> dict[str, Any]:
-    """Wait until the run is paused, the shown snapshot is its current epoch and stays so (an epoch in
-    flight when the pause arrived is still published after the "paused" state), then two frames."""
-    last = None
-    while True:
-        page.wait_for_function("() => { const r = window.__bpv.run(), s = window.__bpv.shown();"
-                               " return r && s && r.state === 'paused' && s.epoch === r.epoch; }", timeout=30_000)
-        now = page.evaluate("() => [window.__bpv.run().epoch, window.__bpv.shown().batch]")
-        if now == last:
-            break
-        last = now
-        time.sleep(0.4)
-    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    """Wait until the page shows the paused run where it stands for good, then two frames. An epoch in flight
+    when the pause arrived is still published after the "paused" state: where the run stands comes from the
+    server once its worker has answered (``kit.at_rest``, which also finds that the run does not move), then
+    the page must show that epoch."""
+    wait_state(page, "paused", timeout=30_000)
+    run_id = page.evaluate("window.__bpv.run().id")
+    origin = "/".join(page.url.split("/", 3)[:3])
+    with httpx.Client(base_url=origin, timeout=30) as http:
+        epoch = kit.at_rest(http, run_id)["epoch"]
+    page.wait_for_function("e => { const r = window.__bpv.run(), s = window.__bpv.shown();"
+                           " return r && s && r.state === 'paused' && r.epoch === e && s.epoch === e; }",
+                           arg=epoch, timeout=30_000)
+    animation_frames(page)
     return page.evaluate("() => window.__bpv.shown()")
+
+
+def animation_frames(page: Any, n: int = 2) -> None:
+    """Until the page has drawn ``n`` more frames: what the page state holds now is on screen."""
+    page.evaluate("n => new Promise(r => { const f = k => k ? requestAnimationFrame(() => f(k - 1)) : r(); f(n); })",
+                  n)
+
+
+def quiet(page: Any, watch: Watch, timeout: float = 60.0) -> None:
+    """Until every request the page has made is answered (or failed) and two frames have been drawn since:
+    whatever those answers change has been applied. Playwright reports each request's end as it waits."""
+    deadline = time.monotonic() + timeout
+    while watch.in_flight:
+        assert time.monotonic() < deadline, f"requests still open after {timeout} s: {list(watch.in_flight.values())}"
+        page.wait_for_timeout(20)  # the interval at which to look again, not a wait for something to happen
+    animation_frames(page)
 
 
 def wait_curves(page: Any, timeout: float = 30_000) -> None:

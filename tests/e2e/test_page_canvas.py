@@ -99,7 +99,9 @@ def test_edge_pixels_follow_the_gradient_sign(page, server):
     for _ in range(4):
         for key, sign in check_edges(p, "dW", grad_sign_of, 0.05).items():  # √ scale
             history.setdefault(key, []).append(sign)
-        p.keyboard.press("ArrowRight")  # one more epoch: new gradients, new colours
+        e = p.evaluate("window.__bpv.run().epoch")
+        p.click("#step")  # one more epoch: new gradients, new colours (→ would go to the focused button)
+        p.wait_for_function("e => window.__bpv.run().epoch === e + 1", arg=e)
         settle(p)
         p.mouse.move(1, 1)
     seen = {s for signs in history.values() for s in signs}

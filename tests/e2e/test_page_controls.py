@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import re
-import time
 
 import numpy as np
-from e2e_helpers import mnist_like_csv, open_page, settle, shot, wait_curves, wait_drawn, wait_state
+from e2e_helpers import (
+    animation_frames,
+    mnist_like_csv,
+    open_page,
+    quiet,
+    settle,
+    shot,
+    wait_curves,
+    wait_drawn,
+    wait_state,
+)
+
+from tests import support as kit
 
 
 def shown_tensor(p, name: str, n: int) -> np.ndarray:
@@ -21,9 +32,8 @@ def test_pause_step_scrub_and_reset(page, server):
     p.wait_for_function("() => window.__bpv.run().epoch >= 8", timeout=30_000)
     p.click("#play")
     wait_state(p, "paused")
-    e0 = settle(p)["epoch"]
-    time.sleep(1.0)
-    assert p.evaluate("window.__bpv.run().epoch") == e0, "a paused run does not train"
+    e0 = settle(p)["epoch"]  # its worker answered twice from the same place: a paused run does not train
+    assert p.evaluate("window.__bpv.run().epoch") == e0
     # step one epoch, then one mini-batch
     p.click("#step")
     p.wait_for_function("e => window.__bpv.shown().epoch === e + 1 && window.__bpv.shown().batch === 0", arg=e0)
@@ -46,7 +56,7 @@ def test_pause_step_scrub_and_reset(page, server):
     p.keyboard.press("Home")
     p.wait_for_function("() => window.__bpv.shown().epoch === 0")
     p.mouse.move(1, 1)
-    time.sleep(0.3)
+    animation_frames(p)  # drawn without the hover
     shot(p, "06-time-travel.png")
     p.click(".live-btn")
     p.wait_for_function("e => window.__bpv.view().following && window.__bpv.shown().epoch === e + 1", arg=e0)
@@ -160,10 +170,8 @@ def test_runs_list_open_and_overlay(browser, server):
         run = server.send("POST", "/api/runs", {"name": name, "learning_rate": lr, "epochs": 40, "speed": None})
         ids.append(run["id"])
     for rid in ids:
-        for _ in range(200):
-            if server.get(f"/api/runs/{rid}")["state"] == "done":
-                break
-            time.sleep(0.1)
+        kit.wait_for(lambda rid=rid: server.get(f"/api/runs/{rid}")["state"] == "done", timeout=60,
+                     what=f"run {rid} to finish")
     p, watch = open_page(browser, server)
     try:
         p.click(".runs-refresh")
@@ -208,7 +216,7 @@ def test_divergence_is_a_readable_message(browser, server):
         alert.wait_for()
         assert "learning rate" in alert.inner_text()
         p.wait_for_function("() => document.querySelector('#run-state').textContent === 'diverged'")
-        time.sleep(0.5)  # a late REST answer must not turn it back to running
+        quiet(p, watch)  # a late REST answer must not turn it back to running: every answer has come
         assert p.inner_text("#run-state") == "diverged"
         assert watch.errors() == []
     finally:
