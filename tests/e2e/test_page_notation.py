@@ -6,12 +6,13 @@ softmax neuron with its own formula, and numbers with a true minus sign."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 from e2e_helpers import open_page, wait_drawn
 from test_page_canvas import SAMPLE_POINTS
+
+from tests import support as kit
 
 RUNS = {
     "tanh": {"dataset": "circle"},
@@ -30,13 +31,11 @@ def runs(server) -> dict[str, dict[str, Any]]:
     for key, cfg in RUNS.items():
         out[key] = server.send("POST", "/api/runs", {"epochs": 4, "speed": None, "name": f"notation {key}", **cfg})
     for key, run in out.items():
-        for _ in range(600):
-            run = server.get(f"/api/runs/{run['id']}")
-            if run["state"] == "done":
-                break
-            time.sleep(0.1)
-        assert run["state"] == "done", run
-        out[key] = run
+        def done(rid: str = run["id"]) -> dict[str, Any] | None:
+            now = server.get(f"/api/runs/{rid}")
+            return now if now["state"] == "done" else None
+
+        out[key] = kit.wait_for(done, timeout=120, interval=0.1, what=f"run {key} done")
     return out
 
 
