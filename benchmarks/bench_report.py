@@ -1,6 +1,6 @@
 """Size and build time of a run's report (``GET /api/runs/{id}/report.html``) for a 10 000-epoch run (issue 13).
 
-A real uvicorn (tests/app/helpers.py ``Server``) trains circle on a 2-4-2-1 net for 10 000 epochs; then the
+A real uvicorn (tests/support.py ``Server``) trains circle on a 2-4-2-1 net for 10 000 epochs; then the
 report is fetched ``--reps`` times, interleaved with the run's history as JSON (``GET …/history``, which the
 report reads and thins to ≤ 2 000 points per curve) as the baseline measured in the same run. Printed: medians,
 their ratio, the report's size, and how much of it is Plotly.js (a fixed ~4.8 MB, embedded so that the file

@@ -1,4 +1,4 @@
-"""Fixtures of the client tests: a REAL uvicorn per module (tests/app/helpers.py ``Server``), a ``Client`` on
+"""Fixtures of the client tests: a REAL uvicorn per module (tests/support.py ``Server``), a ``Client`` on
 it (every run a test left live is stopped afterwards), and headless Chromium (the Debian package)."""
 
 from __future__ import annotations
