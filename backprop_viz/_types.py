@@ -40,6 +40,7 @@ class RunInfo(TypedDict):
     created_at: str
     updated_at: str
     links: dict[str, str]
+    kind: Literal["trained", "external"]  # external: trained by a program of its own (Client.track)
 
 
 class DatasetInfo(TypedDict):
