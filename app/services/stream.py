@@ -18,6 +18,7 @@ import json
 import logging
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -68,6 +69,18 @@ class ClientError(Exception):
         if self.status is not None:
             out["status"] = self.status
         return out
+
+
+@contextlib.asynccontextmanager
+async def _closed_is_gone() -> AsyncIterator[None]:
+    """A send on a connection the server closed by itself (uvicorn answers a frame that is not UTF-8 with
+    1007) is a client gone, as any failed send is: WebSocketDisconnect, not a RuntimeError."""
+    try:
+        yield
+    except RuntimeError as e:
+        if "after sending 'websocket.close'" not in str(e):
+            raise
+        raise WebSocketDisconnect(1006) from e
 
 
 def _validation_text(e: ValidationError) -> str:
@@ -121,13 +134,13 @@ class StreamSession:
         """One text frame; a send waits only while the client's buffer is over its high-water mark. A client
         that takes nothing is found by the fanout's watchdog; without a transport to watch, a send waits at
         most ``ws_send_timeout`` seconds (TimeoutError)."""
-        async with self.send_lock, self._bounded():
+        async with self.send_lock, self._bounded(), _closed_is_gone():
             await self.ws.send_text(data)
         self.fanout.sent(self, len(data))
 
     async def binary(self, data: bytes) -> None:
         """A snapshot (reserved with the fanout first)."""
-        async with self.send_lock, self._bounded():
+        async with self.send_lock, self._bounded(), _closed_is_gone():
             await self.ws.send_bytes(data)
         self.fanout.sent(self, len(data))
 

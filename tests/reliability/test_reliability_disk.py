@@ -76,7 +76,9 @@ def test_a_disk_that_fills_and_frees_mid_run_loses_no_epoch(make_server: Any, tm
         srv.stop()
         epochs, row = stored(srv.db_path, run["id"])
         assert epochs == list(range(len(epochs))) and epochs == history, "every epoch stored once, in order"
-        assert epochs[-1] == final["epoch"] and row == {"state": "stopped", "epoch": final["epoch"]}
+        # the epoch in flight at the stop may still come after the state message (docs/protocol.md)
+        assert final["epoch"] <= epochs[-1] <= final["epoch"] + 1, (final["epoch"], epochs[-1])
+        assert row == {"state": "stopped", "epoch": epochs[-1]}
         assert epochs[-1] > at_full + 20
 
 
