@@ -67,6 +67,7 @@ class Watch:
 def new_page(browser: Any, *, width: int = 1280, height: int = 800) -> tuple[Any, Watch]:
     """A page in a fresh context (DPR 1) that records errors and aborts every request leaving 127.0.0.1."""
     ctx = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1)
+    ctx.set_default_timeout(90_000)  # a bound on waits for events (a click waits for the page to take it)
     page = ctx.new_page()
     return page, record(page)
 
