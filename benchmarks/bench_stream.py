@@ -101,8 +101,9 @@ class Watcher:
                         self.frame_recv.append((h["epoch"], now))
                 else:
                     msg = json.loads(raw)
-                    if msg["type"] == "hello":
-                        self.epochs += [p["epoch"] for p in msg["history"]]
+                    if msg["type"] == "hello":  # a long history is thinned before history_complete_from
+                        start = msg.get("history_complete_from", 0)
+                        self.epochs += [p["epoch"] for p in msg["history"] if p["epoch"] >= start]
                     elif msg["type"] == "metrics":
                         pts = msg["points"]
                         self.epochs += [p["epoch"] for p in pts]
