@@ -460,6 +460,7 @@ class RawWS:
         lines.extend(f"{k}: {v}" for k, v in (headers or {}).items())
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         self.buf = b""
+        self.ended = False  # the server ended the connection (end of stream or a reset), as ``frames`` found
         while b"\r\n\r\n" not in self.buf:
             chunk = self.sock.recv(65536)
             if not chunk:
@@ -486,22 +487,32 @@ class RawWS:
         return first + length + mask + _mask(payload, mask)
 
     def send_big(self, payload: bytes, opcode: int = 1, fin: bool = True, chunk: int = 1 << 16,
-                 pause: float = 0.02) -> int:
-        """Send a frame in pieces, as a big upload does, but stop once the server has closed the connection
-        (its close frame is in what we have read) instead of writing into a reset. Returns the bytes sent."""
+                 timeout: float = 120.0) -> int:
+        """Send a frame in pieces, as a big upload does, reading what the server sends meanwhile, and stop once
+        the server's close frame is in what we have read instead of writing into a reset. Reading keeps our
+        receive window open, so the server's close frame leaves it before it drops the connection (a close
+        with our bytes unread is a reset, which discards what it had not sent yet). Returns the bytes sent."""
         frame = self._frame(payload, opcode, fin)
         sent = 0
-        self.sock.settimeout(10)
-        while sent < len(frame) and not self._close_in_buf():
-            sent += self.sock.send(frame[sent:sent + chunk])
-            window = time.monotonic() + pause  # give the server time to answer before writing on
-            while (left := window - time.monotonic()) > 0 and not self._close_in_buf():
-                readable, _, _ = select.select([self.sock], [], [], left)
-                if readable:
+        deadline = time.monotonic() + timeout
+        self.sock.settimeout(0)
+        try:
+            while sent < len(frame) and not self._close_in_buf():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"sent {sent} of {len(frame)} bytes in {timeout} s")
+                readable, writable, _ = select.select([self.sock], [self.sock], [], left)
+                if readable:  # the server's answer first, before more of ours
                     data = self.sock.recv(1 << 20)
                     if not data:
                         return sent
                     self.buf += data
+                    if self._close_in_buf():
+                        break
+                if writable:
+                    sent += self.sock.send(frame[sent:sent + chunk])
+        finally:
+            self.sock.settimeout(10)
         return sent
 
     def _close_in_buf(self) -> bool:
@@ -534,9 +545,13 @@ class RawWS:
             self.sock.settimeout(left)
             try:
                 chunk = self.sock.recv(1 << 20)
-            except (TimeoutError, OSError):
+            except TimeoutError:
+                return
+            except OSError:
+                self.ended = True
                 return
             if not chunk:
+                self.ended = True
                 return
             total += len(chunk)
             self.buf += chunk

@@ -262,6 +262,12 @@ CLOSERS: list[tuple[str, Any, int, str]] = [
 ]
 
 
+# Past uvicorn's 1 MiB frame limit the server stops reading mid-message. Its close frame then races the reset
+# its kernel answers our further bytes with (a close with input unread), and on a loaded machine the reset may
+# win, taking the unsent close frame with it: there the connection may also just go, as test_app_live says.
+MAY_BE_RESET = {CLOSERS[2][0], CLOSERS[3][0]}
+
+
 @pytest.mark.parametrize(("name", "act", "code", "reason"), CLOSERS, ids=[c[0] for c in CLOSERS])
 def test_abusive_messages_close_that_connection_with_a_code(srv: Any, name: str, act: Any, code: int,
                                                             reason: str) -> None:
@@ -271,17 +277,20 @@ def test_abusive_messages_close_that_connection_with_a_code(srv: Any, name: str,
         run = kit.create_run(http, speed=20, epochs=100_000)
         path = f"/ws/runs/{run['id']}"
 
-        def abuse() -> tuple[int, str] | None:
+        def abuse() -> tuple[tuple[int, str] | None, bool]:
             ws = kit.RawWS(srv.port, path)
             with contextlib.suppress(OSError):  # the server may close while we still write
                 act(ws)
             closed = ws.close_code(timeout=60)
             ws.close()
-            return closed
+            return closed, ws.ended
 
-        closed = asyncio.run(_watch_while(f"{srv.ws_url}{path}", abuse))
-        assert closed is not None and closed[0] == code, f"{name}: {closed}"
-        assert reason in closed[1], f"{name}: {closed}"
+        closed, ended = asyncio.run(_watch_while(f"{srv.ws_url}{path}", abuse))
+        if closed is None and name in MAY_BE_RESET:
+            assert ended, f"{name}: neither a close frame nor the end of the connection within 60 s"
+        else:
+            assert closed is not None and closed[0] == code, f"{name}: {closed}"
+            assert reason in closed[1], f"{name}: {closed}"
         assert kit.strict_loads(http.get("/healthz").text)["status"] == "ok"
     if code == 1007:
         assert any("Invalid UTF-8" in line for line in srv.errors())

@@ -79,6 +79,7 @@ def test_slow_readers_cost_memory_boundedly_and_fast_ones_keep_up(make_server: A
             slow = [kit.Watch() for _ in range(10)]
             fast = [kit.Watch() for _ in range(2)]
             stop = asyncio.Event()
+            # read_delay: a sleep after each message is the slowness under test; what follows waits for events
             tasks = [asyncio.create_task(kit.watch(url, timeout=180, read_delay=1.0, until_terminal=False,
                                                    watch_out=w, stop=stop)) for w in slow]
             tasks += [asyncio.create_task(kit.watch(url, timeout=180, until_terminal=False, watch_out=w, stop=stop))
