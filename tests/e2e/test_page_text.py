@@ -65,8 +65,11 @@ def test_names_with_markup_are_shown_as_text_everywhere(browser, server):
         assert p.locator(f".run-row[data-run-id='{run_id}'] .run-name").inner_text() == LINK
         p.locator(".cost-chart").scroll_into_view_if_needed()
         box = p.locator(".cost-chart .nsewdrag").first.bounding_box()
-        for f in (0.1, 0.06):  # Plotly hovers on a move within its plot; the other run has 5 epochs
-            p.mouse.move(box["x"] + box["width"] * f, box["y"] + box["height"] * 0.5)
+        # at epoch 2, where the other run (5 epochs) has a point however far this one went before the pause
+        x = p.evaluate("() => { const el = document.querySelector('.cost-chart'), xa = el._fullLayout.xaxis;"
+                       " return el.getBoundingClientRect().left + xa._offset + xa.l2p(2); }")
+        for dx in (1, 0):  # Plotly hovers on a move within its plot
+            p.mouse.move(x + dx, box["y"] + box["height"] * 0.5)
         p.wait_for_selector(".cost-chart .hoverlayer text", timeout=10_000)
         hover = " ".join(p.locator(".cost-chart .hoverlayer text").all_text_contents())
         assert IMG in hover, hover  # the name, as its characters
