@@ -154,8 +154,7 @@ def test_clients_that_never_read_big_snapshots_cost_bounded_memory_and_are_let_g
         frame_mb = len(srv.get_bytes(f"/api/runs/{run['id']}/snapshots/0?format=binary")) / 2**20
 
         def abuse() -> tuple[float, float, float]:
-            time.sleep(1)
-            rss0 = srv.rss_mb()
+            rss0 = srv.rss_mb()  # the well-behaved watcher has its first snapshot: the server's steady state
             clients = [kit.RawWS(srv.port, path, rcvbuf=4096) for _ in range(30)]
             peak = rss0
             deadline = time.monotonic() + 120
@@ -187,7 +186,8 @@ async def _watch_beside(url: str, act: Any) -> Any:
     """``act()`` (in a thread) while a well-behaved client watches: it must see every epoch, in order."""
     w, stop = kit.Watch(), asyncio.Event()
     task = asyncio.create_task(kit.watch(url, until_terminal=False, timeout=900, watch_out=w, stop=stop))
-    await kit.wait_async(lambda: _true(w.hello), timeout=120, what="the well-behaved watcher's hello")
+    await kit.wait_async(lambda: _true(w.hello and w.frames > 0), timeout=120,
+                         what="the well-behaved watcher's hello and first snapshot")
     result = await asyncio.to_thread(act)
     stop.set()
     await task
