@@ -19,10 +19,11 @@ Measured (each against a baseline taken in the same run, on the same server):
    the ten reads one message a second), as a ratio of unwatched. The machine is shared and noisy, so the
    phases are interleaved — ten (``--quick``: six) cycles of [unwatched, 1 client, 10 clients] of 1.5 s each,
    then unwatched once more — each watched phase is compared with the mean of the unwatched phases around
-   it, and the table shows the medians and quartiles (one phase's rate alone swings ±30 % here). Beside the wall-clock ratio: the web process's CPU time per epoch (event-loop thread vs its
-   other threads, from /proc/<pid>/task), its training workers' (training and the snapshots built for the
-   watchers) and this process's (the clients'), which say what the watching costs whatever else the
-   machine is doing. Every fast client's metrics are checked for gaps.
+   it, and the table shows the medians and quartiles (one phase's rate alone swings ±30 % here). Beside
+   the wall-clock ratio: the web process's CPU time per epoch (event-loop thread vs its other threads, from
+   /proc/<pid>/task), its training workers' (training and the snapshots built for the watchers) and this
+   process's (the clients'), which say what the watching costs whatever else the machine is doing. Every
+   fast client's metrics are checked for gaps.
 4. **Server RSS** (``/proc/<pid>/status`` VmRSS) while one slow client (1 message/s) watches the MNIST-size
    run for ``--rss-seconds``: the growth over the phase, next to the same run's growth unwatched.
 

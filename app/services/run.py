@@ -79,6 +79,10 @@ class Run:
         self.stride = 1  # storage keeps the frames of epochs that are multiples of this
         self.stride_planned = False
         self._want_sent = False
+        self._want_at = 0.0
+        # how long the worker takes to answer a ``want`` (it finishes the epoch in hand first): the next want
+        # goes out this much before the frame is due, so that it arrives on time (an average, seconds)
+        self.frame_lead = 0.0
         # storage hand-off: what the writer has not taken yet
         self._stored_points = 0
         self._store_frames: list[tuple[int, bytes]] = []
@@ -200,6 +204,7 @@ class Run:
             return
         if self.state is RunState.RUNNING or self.steps_left:
             self._want_sent = True
+            self._want_at = time.monotonic()
             self._send({"t": "want"})
 
     def _send(self, header: dict[str, Any]) -> None:
@@ -220,6 +225,9 @@ class Run:
     def on_frame(self, epoch: int, batch: int, frame: bytes) -> None:
         self.frame, self.frame_at, self.frame_time = frame, (epoch, batch), time.monotonic()
         self.frame_seq += 1
+        if self._want_sent:
+            lead = self.frame_time - self._want_at
+            self.frame_lead = lead if not self.frame_lead else 0.8 * self.frame_lead + 0.2 * lead
         self._want_sent = False
         if batch == 0 and epoch % self.stride == 0:
             self._store_frames.append((epoch, frame))

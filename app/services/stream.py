@@ -57,6 +57,15 @@ class ProbeMessage(BaseModel):
     token: str | None = None
 
 
+class FramesMessage(BaseModel):
+    """``{"type": "frames", "max_rate": r}``: this client takes at most r snapshots a second (a page asks for
+    what it can draw); it changes nothing of the run, so it needs no token."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    type: Literal["frames"]
+    max_rate: float = Field(gt=0, le=1000, allow_inf_nan=False)
+
+
 class ClientError(Exception):
     """A message the server could not act on: answered with an ``error`` message, the connection stays."""
 
@@ -102,6 +111,7 @@ class StreamSession:
         self._timer_at = 0.0
         self._metrics_due = 0.0  # loop time from which this client may have its next metrics message …
         self._frame_due = 0.0  # … and its next snapshot
+        self._min_interval = 0.0  # seconds between this client's snapshots, at least (its "frames" message)
         self._body: asyncio.Task[None] | None = None
         self._stalled = False
 
@@ -242,7 +252,7 @@ class StreamSession:
         frame_seq = -1
         if run.frame and self.fanout.reserve_frame(self, len(run.frame)):  # the newest there is, at once
             frame_seq, frame = run.frame_seq, run.frame
-            self._frame_due = loop.time() + fanout.frame_interval(len(frame))
+            self._frame_due = loop.time() + self._interval(len(frame))
             await self.binary(frame)
         self.event.set()  # look once at once: the run may have moved on since hello
         while True:
@@ -270,16 +280,23 @@ class StreamSession:
                         await asyncio.sleep(0)  # let every client's metrics go out before any client's snapshot
                     frame_seq, frame = run.frame_seq, run.frame
                     fanout.reserved(self, len(frame))
-                    self._frame_due = loop.time() + fanout.frame_interval(size)
+                    self._frame_due = loop.time() + self._interval(size)
                     await self.binary(frame)
             while state_due and self.states:
                 await self.text(self.states.popleft())
             if run.frame_seq == frame_seq:  # this client has the newest: is a fresher one worth making?
-                due = run.frame_time + fanout.frame_interval(len(run.frame))
+                # when this client will take one, asked for early by the time the worker takes to answer, so
+                # that it arrives when due
+                interval = fanout.frame_interval(len(run.frame))
+                due = max(run.frame_time + interval, self._frame_due) - min(run.frame_lead, interval)
                 if now >= due:
                     run.want_frame()
                 else:
                     self._wake_at(due)
+
+    def _interval(self, size: int) -> float:
+        """Seconds until this client's next snapshot: the server's budget, or the client's own limit."""
+        return max(self.fanout.frame_interval(size), self._min_interval)
 
     async def _metrics(self, run: Run, sent: int) -> int:
         """Send the points from epoch ``sent`` on (at most MAX_POINTS); returns the new cursor. A client that
@@ -341,8 +358,15 @@ class StreamSession:
         if not isinstance(msg, dict):
             raise ClientError("messages must be JSON objects with a 'type'", 400)
         kind = msg.get("type")
+        if kind == "frames":
+            try:
+                frames = FramesMessage.model_validate(msg)
+            except ValidationError as e:
+                raise ClientError(f"frames: {_validation_text(e)}", 400) from None
+            self._min_interval = 1 / frames.max_rate
+            return
         if kind not in ("control", "probe"):
-            raise ClientError(f"unknown message type {str(kind)[:40]!r}; valid: control, probe", 400)
+            raise ClientError(f"unknown message type {str(kind)[:40]!r}; valid: control, probe, frames", 400)
         token = msg.get("token")
         if not self.authorized(token if isinstance(token, str) else None):
             raise ClientError("this server needs an API token: add \"token\" to control messages", 401)

@@ -32,6 +32,9 @@ from .wire import Channel, Link, Message
 
 log = logging.getLogger("backprop_viz.worker")
 FLUSH_SECONDS = 0.01  # a run's points wait at most this long for company before they are sent
+# an epoch at least this long: a `want` that came while it trained counts for it (without the look, a slow
+# run's frames come every other epoch: the want is read only after the next epoch)
+EARLY_LOOK_SECONDS = 0.002
 
 
 @dataclass
@@ -78,6 +81,7 @@ class Worker:
         self.runs: dict[str, Hosted] = {}
         self.order: deque[str] = deque()  # round robin
         self.leaving = False
+        self.pending: deque[Message] = deque()  # commands read early (see _look_for_wants), in order
 
     # -- the loop -------------------------------------------------------------------------------------------
     def serve(self) -> None:
@@ -86,7 +90,7 @@ class Worker:
         while not self.leaving:
             if wait is None or wait > 0:
                 self._flush_all()  # about to sleep: nothing may wait in a buffer meanwhile
-            for msg in self.ch.receive(wait):
+            for msg in self._incoming(wait):
                 self._command(msg)
             if self.ch.closed:
                 return
@@ -96,6 +100,24 @@ class Worker:
             if run is not None:
                 self._advance(run)
                 self._flush_due()
+
+    def _incoming(self, wait: float | None) -> list[Message]:
+        """The commands read early, then what arrives within ``wait`` (at once when some were read early)."""
+        if not self.pending:
+            return self.ch.receive(wait)
+        early = list(self.pending)
+        self.pending.clear()
+        return early + self.ch.receive(0)
+
+    def _look_for_wants(self) -> None:
+        """After a long epoch: a `want` for a run that trains counts for the epoch just trained; every other
+        command waits for its turn in the loop (nothing else may act between a step and its point)."""
+        for msg in self.ch.receive(0):
+            run = self.runs.get(str(msg.header.get("run")))
+            if msg.type == "want" and run is not None and (run.running or run.steps) and not self.pending:
+                run.want = True
+            else:
+                self.pending.append(msg)
 
     def _next(self) -> tuple[Hosted | None, float | None]:
         """The next run to train (rotated to the back), or how long until one is due (None: none is)."""
@@ -123,10 +145,13 @@ class Worker:
     def _train(self, run: Hosted) -> None:
         t = run.trainer
         step = run.steps.popleft() if run.steps and not run.running else None
+        started = self.clock()
         snap = t.step_batch(tensors=False) if step == "batch" else t.step_epoch(tensors=False)
+        now = self.clock()
         if run.speed and step is None:
-            now = self.clock()
             run.next_due = max(run.next_due + 1 / run.speed, now - 1 / run.speed)
+        if not run.want and now - started >= EARLY_LOOK_SECONDS:
+            self._look_for_wants()
         self._settle(run, snap)
 
     def _settle(self, run: Hosted, snap: EpochSnapshot | None) -> None:

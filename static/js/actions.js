@@ -196,6 +196,8 @@ export function createActions(store, { requestFrame }) {
     requestFrame,
     /** The frame loop drew: the stream may hand over what arrived since. */
     frameDone: () => stream && stream.frameDone(),
+    /** At most `rate` snapshots a second from the server on this run's stream. */
+    paceSnapshots: (rate) => stream && stream.pace(rate),
     message,
     dismiss,
     refreshRuns,

@@ -48,6 +48,38 @@ function render() {
     a.calls++;
     if (ms > a.longest) a.longest = ms;
   }
+  pace(s);
+}
+
+// Snapshots no faster than the diagram draws them: every PACE_MS while a run streams, a page that received
+// clearly more than it drew asks the server for about what it drew (docs/protocol.md, "frames"); one that
+// keeps up lifts its limit again step by step. Each snapshot not sent is one the server need not build or
+// send, and this page need not receive.
+const PACE_MS = 2000;
+const MIN_RATE = 10;
+const MAX_RATE = 60; // one per animation frame
+const pacing = { at: 0, drawn: 0, received: 0, run: null, rate: MAX_RATE };
+function pace(s) {
+  const now = performance.now();
+  if (now - pacing.at < PACE_MS) return;
+  const drawn = network.debug() ? network.debug().frames : 0;
+  const received = s.received || 0;
+  const runId = s.run ? s.run.id : null;
+  const dt = (now - pacing.at) / 1000;
+  const measured = pacing.at && runId === pacing.run && received >= pacing.received && s.following
+    && s.run.state === "running";
+  const drew = (drawn - pacing.drawn) / dt;
+  const got = (received - pacing.received) / dt;
+  if (runId !== pacing.run) pacing.rate = MAX_RATE; // a new stream starts with no limit
+  Object.assign(pacing, { at: now, drawn, received, run: runId });
+  if (!measured) return;
+  let rate = pacing.rate;
+  if (got > drew * 1.25 + 2) rate = Math.max(MIN_RATE, Math.round(drew * 1.25 + 2));
+  else if (rate < MAX_RATE) rate = Math.min(MAX_RATE, Math.round(rate * 1.5));
+  if (rate !== pacing.rate) {
+    pacing.rate = rate;
+    actions.paceSnapshots(rate);
+  }
 }
 store.subscribe(requestFrame);
 watchTheme(store, document.getElementById("theme-toggle"));
@@ -172,7 +204,8 @@ Object.defineProperty(window, "__bpv", {
       const h = store.state.history;
       return h ? Array.from(h.column(name), (v) => (Number.isNaN(v) ? null : v)) : [];
     },
-    counters: () => ({ snapshots: store.state.received, frames: network.debug() ? network.debug().frames : 0 }),
+    counters: () => ({ snapshots: store.state.received, frames: network.debug() ? network.debug().frames : 0,
+      snapshotRate: pacing.rate }),
     /** Main-thread ms per view since the page opened (Plotly's own tasks under "charts (Plotly)"). */
     viewTimes: () => JSON.parse(JSON.stringify({ ...viewTimes, "charts (Plotly)": charts.stats() })),
     walk: () => walkView.debug(),

@@ -69,7 +69,7 @@ function wsUrl(runId, since) {
  * which reconnects (1 s, 2 s, … 10 s) when the connection drops, except for a policy close (1008: unknown
  * run) or after close(), and posts what arrived as one batch at a time; frameDone() (called by the frame
  * loop) asks for the next. `since` (an epoch): the page holds the run's history up to it already, and the
- * hello's history (the epochs after it) is added to it. Returns {close(), send(obj), frameDone()}.
+ * hello's history (the epochs after it) is added to it. Returns {close(), send(obj), pace(rate), frameDone()}.
  */
 export function connectRun(store, runId, { since = -1 } = {}) {
   const worker = new Worker(new URL("./stream_worker.js", import.meta.url), { type: "module" });
@@ -145,6 +145,11 @@ export function connectRun(store, runId, { since = -1 } = {}) {
     },
     send(obj) {
       worker.postMessage({ type: "send", text: JSON.stringify(obj) });
+    },
+    /** Ask the server for at most `rate` snapshots a second on this stream (what the page can draw). */
+    pace(rate) {
+      if (closed) return;
+      worker.postMessage({ type: "pace", text: JSON.stringify({ type: "frames", max_rate: rate }) });
     },
     frameDone() {
       if (!unacknowledged || closed) return;

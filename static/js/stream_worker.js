@@ -4,7 +4,8 @@
 // event. Here, metrics are parsed into columns, only the newest snapshot frame is kept, and the page gets
 // at most one batch per animation frame: a batch is posted when the page has acknowledged the last one.
 //
-// Page → worker: {type: "open", url} · {type: "send", text} · {type: "ack"} · {type: "close"}.
+// Page → worker: {type: "open", url} · {type: "send", text} · {type: "pace", text} (sent now and again on
+// every reconnection: the snapshots a second the page can draw) · {type: "ack"} · {type: "close"}.
 // Worker → page: {type: "batch", received, texts, hello?, helloHistory?, history?, snapshot?} ·
 // {type: "connection", state, code, reason}. `hello` comes without its history: that, and the metrics since,
 // travel as History.toMessage() columns; texts are the other JSON messages in order; snapshot an ArrayBuffer.
@@ -19,6 +20,7 @@ let timer = 0;
 let inFlight = false;
 let received = 0; // snapshot frames received since the worker started
 let pending = empty();
+let pace = ""; // the page's "frames" message, for every new connection
 
 function empty() {
   return { hello: null, history: null, texts: [], snapshot: null };
@@ -80,6 +82,7 @@ function open() {
   ws.binaryType = "arraybuffer";
   ws.onopen = () => {
     retry = 0;
+    if (pace) ws.send(pace);
     status("open");
   };
   ws.onmessage = (ev) => {
@@ -109,6 +112,9 @@ onmessage = (ev) => {
     open();
   } else if (m.type === "send") {
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(m.text);
+  } else if (m.type === "pace") {
+    pace = m.text;
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(pace);
   } else if (m.type === "ack") {
     inFlight = false;
     flush();

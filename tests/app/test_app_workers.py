@@ -138,3 +138,40 @@ def test_every_epoch_reaches_a_watcher_in_order_at_full_speed(server: Server) ->
             assert [p["epoch"] for p in history] == epochs
 
     asyncio.run(main())
+
+
+def test_a_snapshot_limit_a_client_asks_for_is_kept_and_a_bad_one_is_refused(server: Server) -> None:
+    """``{"type": "frames", "max_rate": r}`` (a page asks for what it draws): after it, this client gets no
+    snapshot sooner than 1/r after its last one — here one in 100 s, so at most one more while hundreds of
+    epochs stream past; a bad limit is an ``error`` and the connection stays."""
+
+    async def main() -> None:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            rid = (await http.post("/api/runs", json={"epochs": 100_000, "speed": None})).json()["id"]
+            async with connect(f"{server.ws_url}/ws/runs/{rid}", max_size=None, compression=None) as ws:
+                await ws.send(json.dumps({"type": "frames", "max_rate": 0.01}))
+                await ws.send(json.dumps({"type": "frames", "max_rate": 0}))  # answered after the first is taken
+                first_epoch = None
+                after_error = 0
+                errors: list[dict[str, Any]] = []
+                while True:
+                    raw = await asyncio.wait_for(ws.recv(), 60)
+                    if isinstance(raw, bytes):
+                        after_error += bool(errors)
+                        continue
+                    msg = json.loads(raw)
+                    if msg["type"] == "error":
+                        errors.append(msg)
+                    elif msg["type"] == "metrics" and errors:
+                        first_epoch = msg["points"][0]["epoch"] if first_epoch is None else first_epoch
+                        if msg["points"][-1]["epoch"] >= first_epoch + 300:
+                            break
+                assert errors[0]["status"] == 400 and "max_rate" in errors[0]["message"], errors
+                assert after_error <= 1  # the one already due when the limit came, then none for 100 s
+                await ws.send(json.dumps({"type": "frames", "max_rate": "fast"}))
+                while (msg := await asyncio.wait_for(ws.recv(), 60)) and (
+                        isinstance(msg, bytes) or json.loads(msg)["type"] != "error"):
+                    pass
+            await http.post(f"/api/runs/{rid}/stop")
+
+    asyncio.run(main())
