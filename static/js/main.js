@@ -66,7 +66,7 @@ function pace(s) {
   const received = s.received || 0;
   const runId = s.run ? s.run.id : null;
   const dt = (now - pacing.at) / 1000;
-  const measured = pacing.at && runId === pacing.run && received >= pacing.received && s.following
+  const measured = pacing.at && runId && runId === pacing.run && received >= pacing.received && s.following
     && s.run.state === "running";
   const drew = (drawn - pacing.drawn) / dt;
   const got = (received - pacing.received) / dt;
@@ -207,6 +207,7 @@ Object.defineProperty(window, "__bpv", {
     counters: () => ({ snapshots: store.state.received, frames: network.debug() ? network.debug().frames : 0,
       snapshotRate: pacing.rate }),
     /** Main-thread ms per view since the page opened (Plotly's own tasks under "charts (Plotly)"). */
+    liveCharts: () => charts.live(),
     viewTimes: () => JSON.parse(JSON.stringify({ ...viewTimes, "charts (Plotly)": charts.stats() })),
     walk: () => walkView.debug(),
     benchFrame: () => network.benchFrame(),

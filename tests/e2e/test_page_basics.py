@@ -33,24 +33,40 @@ def test_play_advances_epochs_and_cost_curve(page, server):
     wait_state(p, "running")
     p.wait_for_function("() => window.__bpv.run().epoch >= 10", timeout=20_000)
     first = p.evaluate("window.__bpv.run().epoch")
-    p.wait_for_function("() => (document.querySelector('.cost-chart').data || [{x: []}])[0].x.length >= 10")
-    n1 = p.evaluate("document.querySelector('.cost-chart').data[0].x.length")
-    # while it trains, the counter and the curve keep growing
-    p.wait_for_function("([e, n]) => window.__bpv.run().epoch > e && "
-                        "document.querySelector('.cost-chart').data[0].x.length > n", arg=[first, n1])
+    # while it streams, both curves are drawn live on canvases over the charts, and they keep growing with
+    # the counter while Plotly (a long task per update) is left alone
+    live = "() => window.__bpv.liveCharts().every(c => c.shown && c.points > 0 && c.lastEpoch >= 10)"
+    p.wait_for_function(live, timeout=30_000)
+    before = p.evaluate("[window.__bpv.liveCharts()[0].lastEpoch, window.__bpv.viewTimes()['charts (Plotly)'].calls]")
+    p.wait_for_function("([e, x]) => window.__bpv.run().epoch > e && window.__bpv.liveCharts()[0].lastEpoch > x",
+                        arg=[first, before[0]])
+    assert p.evaluate("window.__bpv.viewTimes()['charts (Plotly)'].calls") == before[1]
     counter = int(p.inner_text("#epoch").replace(",", ""))
     assert counter >= first
-    costs = p.evaluate("document.querySelector('.cost-chart').data[0].y")
-    assert all(c is None or c >= 0 for c in costs) and costs[-1] < costs[0]
     p.wait_for_function("() => window.__bpv.run().epoch >= 300", timeout=30_000)  # a curve worth a picture
+    p.wait_for_function("() => window.__bpv.liveCharts()[0].lastEpoch >= 300")
     shot(p, "02-training.png")
+    # a pointer over the chart hands it to Plotly (brought up to date) for its hover, while the run trains on
+    p.locator(".cost-chart").scroll_into_view_if_needed()
+    box = p.locator(".cost-chart").bounding_box()
+    for dx in (0, 1):
+        p.mouse.move(box["x"] + box["width"] / 2 + dx, box["y"] + box["height"] / 2)
+    p.wait_for_function("() => !window.__bpv.liveCharts()[0].shown && window.__bpv.run().state === 'running'")
+    p.wait_for_selector(".cost-chart .hoverlayer text", timeout=30_000)
+    p.mouse.move(5, 5)
+    p.wait_for_function("() => window.__bpv.liveCharts()[0].shown")  # and back to the live canvas
     # keyboard: space pauses, → steps one epoch
     p.locator("body").click(position={"x": 5, "y": 790})
     p.keyboard.press(" ")
     wait_state(p, "paused")
-    before = settle(p)["epoch"]
+    paused_at = settle(p)["epoch"]
+    # paused: Plotly has the whole curve (hover, zoom) and the live canvases are gone
+    wait_curves(p)
+    p.wait_for_function("() => window.__bpv.liveCharts().every(c => !c.shown)")
+    costs = p.evaluate("document.querySelector('.cost-chart').data[0].y")
+    assert all(c is None or c >= 0 for c in costs) and costs[-1] < costs[0]
     p.keyboard.press("ArrowRight")
-    p.wait_for_function("e => window.__bpv.shown().epoch === e + 1", arg=before)
+    p.wait_for_function("e => window.__bpv.shown().epoch === e + 1", arg=paused_at)
     assert watch.errors() == [] and watch.foreign_requests == []
 
 

@@ -9,18 +9,23 @@
 // - a chart out of view is updated every 2 s only while the run trains;
 // - a trace holds about CAP points at most: every s-th epoch (s a power of two, doubled and the chart rebuilt
 //   when the trace would pass CAP) plus the newest epoch of each update, so a run of 100 000 epochs costs
-//   what a run of 1 000 does.
+//   what a run of 1 000 does;
+// - while the run streams and the page follows it, a chart Plotly has drawn once is drawn on a canvas laid
+//   over it instead (livechart.js: the same traces, a millisecond or two, at most every LIVE_MS), and Plotly
+//   is brought up to date when the streaming stops or a pointer comes over the chart to hover it.
 
 import { fmt, fmtPct, setText, supText } from "../format.js";
 import { Pacer } from "../pace.js";
 import { gradientScope } from "../catalog.js";
 import { isRunning, shownSnapshot } from "../state.js";
+import { drawLive } from "./livechart.js";
 
 const PLOTLY_URL = "/static/vendor/plotly.min.js";
 const CAP = 1000; // points per trace
 const MIN_INTERVAL = 100; // ms between updates of one chart (≤ 10 Hz)
 const HIDDEN_INTERVAL = 2000; // ms between updates of a chart out of view
 const BUDGET = 0.08; // share of the main thread the charts may take: the diagram comes first
+const LIVE_MS = 100; // ms between live redraws of one chart (≤ 10 Hz)
 const LAYER_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79"];
 const OVERLAY_COLORS = ["#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79"];
 const CONFIG = { displayModeBar: false, responsive: true };
@@ -71,10 +76,10 @@ export function thinIndices(from, n, stride) {
   return out;
 }
 
-/** The smallest power of two s with ⌈n / s⌉ ≤ CAP. */
-function strideFor(n) {
+/** The smallest power of two s with ⌈n / s⌉ ≤ cap. */
+function strideFor(n, cap = CAP) {
   let s = 1;
-  while (Math.ceil(n / s) > CAP) s *= 2;
+  while (Math.ceil(n / s) > cap) s *= 2;
   return s;
 }
 
@@ -176,7 +181,31 @@ function indexOfEpoch(h, epoch) {
 /** One chart's Plotly element and what it shows: {key, len (history points covered), stride, count, shapeKey}. */
 function chartOf(root, spec) {
   const el = root.querySelector(spec.selector);
-  return { spec, el, legend: el.previousElementSibling, drawn: null, at: -Infinity, visible: true };
+  const legend = el.previousElementSibling;
+  const wrap = document.createElement("div");
+  wrap.className = "chart-wrap";
+  el.replaceWith(wrap);
+  const canvas = document.createElement("canvas");
+  canvas.className = "live-chart";
+  canvas.hidden = true;
+  canvas.setAttribute("aria-hidden", "true"); // the chart under it is the accessible one
+  wrap.append(el, canvas);
+  return { spec, el, legend, canvas, wrap, drawn: null, at: -Infinity, visible: true, hover: false,
+    live: { at: -Infinity, len: -1, key: "", lastX: null, points: 0, draws: 0 } };
+}
+
+/** Draw `chart` on its live canvas from `s` (decimated as Plotly's traces are). */
+function drawLiveChart(chart, s) {
+  const h = s.history;
+  const n = h ? h.length : 0;
+  // about a point per pixel column: more would not show
+  const idx = n ? thinIndices(0, n, strideFor(n, Math.max(100, chart.canvas.clientWidth))) : [];
+  const x = n ? pick(h, "epoch", idx) : [];
+  const ys = chart.spec.columns(s).map((c) => (n ? pick(h, c, idx) : []));
+  const layout = chart.spec.layout(s);
+  chart.canvas.style.height = `${layout.height}px`;
+  const drawn = drawLive(chart.canvas, chart.spec.traces(s, x, ys), layout, THEMES[s.theme] || THEMES.light);
+  Object.assign(chart.live, { len: n, lastX: drawn.lastX, points: drawn.points, draws: chart.live.draws + 1 });
 }
 
 /** The legend of a chart's traces, as HTML: a short line in each trace's colour and dash, and its name. */
@@ -271,7 +300,33 @@ export function mountCharts(root, actions) {
     }
     actions.requestFrame();
   });
-  for (const c of charts) io.observe(c.el);
+  for (const c of charts) {
+    io.observe(c.el);
+    // a pointer over a chart hands it to Plotly (hover, zoom); the live canvas waits until it leaves
+    c.wrap.addEventListener("pointerenter", () => { c.hover = true; actions.requestFrame(); });
+    c.wrap.addEventListener("pointerleave", () => { c.hover = false; actions.requestFrame(); });
+  }
+
+  /** Whether `c` is drawn live (on its canvas) rather than by Plotly, and draw it when due. */
+  function live(c, s, now) {
+    const streaming = P && c.drawn && c.drawn.key === c.spec.key(s) && isRunning(s) && s.following && !c.hover;
+    // the canvas stays until Plotly has caught up, so that the curve never steps back
+    const shown = streaming || (!c.canvas.hidden && stale(c, s));
+    if (c.canvas.hidden === shown) c.canvas.hidden = !shown;
+    if (!shown) return false;
+    const key = [c.spec.key(s), s.view.logScale, c.canvas.clientWidth].join("|");
+    const n = s.history ? s.history.length : 0;
+    if (c.visible && (n !== c.live.len || key !== c.live.key)) {
+      if (now - c.live.at >= LIVE_MS || key !== c.live.key) {
+        c.live.at = now;
+        c.live.key = key;
+        drawLiveChart(c, s);
+      } else {
+        later(c.live.at + LIVE_MS - now);
+      }
+    }
+    return streaming;
+  }
 
   // Plotly is 4.8 MB of script: load it after the page, so the diagram is up and training first.
   const load = () => loadPlotly().then((p) => {
@@ -309,6 +364,9 @@ export function mountCharts(root, actions) {
 
   return {
     stats: () => ({ ...stats }),
+    /** Per chart: whether its live canvas shows, the last epoch and number of points it drew, its draws. */
+    live: () => charts.map((c) => ({ chart: c.spec.selector, shown: !c.canvas.hidden, lastEpoch: c.live.lastX,
+      points: c.live.points, draws: c.live.draws })),
     update(s) {
       state = s;
       const h = s.history;
@@ -327,12 +385,14 @@ export function mountCharts(root, actions) {
         setText(scope, gradientScope(s.catalog, s.data ? s.data.train.y.length : NaN));
       }
       if (logBox.checked !== s.view.logScale) logBox.checked = s.view.logScale;
-      if (!P || busy) return;
       const now = performance.now();
+      const streaming = charts.map((c) => live(c, s, now));
+      if (!P || busy) return;
       if (!pacer.ready(now)) return pacer.wake(actions.requestFrame);
       // the chart whose turn it is: due (its own interval passed) and with something to do, oldest first
       let soonest = Infinity;
       for (const c of [...charts].sort((a, b) => a.at - b.at)) {
+        if (streaming[charts.indexOf(c)]) continue; // drawn live meanwhile
         const due = c.at + (c.visible || !isRunning(s) ? MIN_INTERVAL : HIDDEN_INTERVAL);
         if (!stale(c, s)) continue;
         if (due > now) {
