@@ -190,8 +190,11 @@ function chartOf(root, spec) {
   canvas.hidden = true;
   canvas.setAttribute("aria-hidden", "true"); // the chart under it is the accessible one
   wrap.append(el, canvas);
-  return { spec, el, legend, canvas, wrap, drawn: null, at: -Infinity, visible: true, hover: false,
+  const chart = { spec, el, legend, canvas, wrap, drawn: null, at: -Infinity, visible: true, hover: false, width: 0,
     live: { at: -Infinity, len: -1, key: "", lastX: null, points: 0, draws: 0 } };
+  // the width from a ResizeObserver: reading it while drawing would make the browser lay the page out then
+  new ResizeObserver((entries) => { chart.width = entries[entries.length - 1].contentRect.width; }).observe(wrap);
+  return chart;
 }
 
 /** Draw `chart` on its live canvas from `s` (decimated as Plotly's traces are). */
@@ -199,12 +202,14 @@ function drawLiveChart(chart, s) {
   const h = s.history;
   const n = h ? h.length : 0;
   // about a point per pixel column: more would not show
-  const idx = n ? thinIndices(0, n, strideFor(n, Math.max(100, chart.canvas.clientWidth))) : [];
+  const idx = n ? thinIndices(0, n, strideFor(n, Math.max(100, chart.width))) : [];
   const x = n ? pick(h, "epoch", idx) : [];
   const ys = chart.spec.columns(s).map((c) => (n ? pick(h, c, idx) : []));
   const layout = chart.spec.layout(s);
-  chart.canvas.style.height = `${layout.height}px`;
-  const drawn = drawLive(chart.canvas, chart.spec.traces(s, x, ys), layout, THEMES[s.theme] || THEMES.light);
+  const height = `${layout.height}px`;
+  if (chart.canvas.style.height !== height) chart.canvas.style.height = height;
+  const theme = THEMES[s.theme] || THEMES.light;
+  const drawn = drawLive(chart.canvas, chart.width, chart.spec.traces(s, x, ys), layout, theme);
   Object.assign(chart.live, { len: n, lastX: drawn.lastX, points: drawn.points, draws: chart.live.draws + 1 });
 }
 
@@ -314,9 +319,9 @@ export function mountCharts(root, actions) {
     const shown = streaming || (!c.canvas.hidden && stale(c, s));
     if (c.canvas.hidden === shown) c.canvas.hidden = !shown;
     if (!shown) return false;
-    const key = [c.spec.key(s), s.view.logScale, c.canvas.clientWidth].join("|");
+    const key = [c.spec.key(s), s.view.logScale, c.width].join("|");
     const n = s.history ? s.history.length : 0;
-    if (c.visible && (n !== c.live.len || key !== c.live.key)) {
+    if (c.visible && c.width > 0 && (n !== c.live.len || key !== c.live.key)) {
       if (now - c.live.at >= LIVE_MS || key !== c.live.key) {
         c.live.at = now;
         c.live.key = key;

@@ -46,12 +46,12 @@ function extent(traces, log) {
 
 /**
  * Draw `traces` (Plotly trace objects: x, y, line {color, width, dash}, yaxis "y2" for the right axis) on
- * `canvas` with Plotly's layout's height, margins and y-axis type; `theme`: {ink, plot, grid, zero}.
+ * `canvas`, `cssW` CSS pixels wide, with Plotly's layout's height, margins and y-axis type; `theme`: {ink,
+ * plot, grid, zero}.
  * Returns what was drawn: {points, lastX}.
  */
-export function drawLive(canvas, traces, layout, theme) {
+export function drawLive(canvas, cssW, traces, layout, theme) {
   const dpr = window.devicePixelRatio || 1;
-  const cssW = canvas.clientWidth;
   const cssH = layout.height;
   if (canvas.width !== Math.round(cssW * dpr) || canvas.height !== Math.round(cssH * dpr)) {
     canvas.width = Math.round(cssW * dpr);
