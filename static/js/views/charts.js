@@ -197,19 +197,24 @@ function chartOf(root, spec) {
   return chart;
 }
 
-/** Draw `chart` on its live canvas from `s` (decimated as Plotly's traces are). */
-function drawLiveChart(chart, s) {
+/** `chart`'s traces from `s`'s history, every `stride`-th epoch and the newest; `count`: points per trace. */
+function tracesAt(chart, s, stride) {
   const h = s.history;
   const n = h ? h.length : 0;
-  // about a point per pixel column: more would not show
-  const idx = n ? thinIndices(0, n, strideFor(n, Math.max(100, chart.width))) : [];
+  const idx = n ? thinIndices(0, n, stride) : [];
   const x = n ? pick(h, "epoch", idx) : [];
   const ys = chart.spec.columns(s).map((c) => (n ? pick(h, c, idx) : []));
+  return { traces: chart.spec.traces(s, x, ys), count: idx.length };
+}
+
+/** Draw `chart` on its live canvas from `s` (about a point per pixel column: more would not show). */
+function drawLiveChart(chart, s) {
+  const n = s.history ? s.history.length : 0;
+  const { traces } = tracesAt(chart, s, strideFor(n, Math.max(100, chart.width)));
   const layout = chart.spec.layout(s);
   const height = `${layout.height}px`;
   if (chart.canvas.style.height !== height) chart.canvas.style.height = height;
-  const theme = THEMES[s.theme] || THEMES.light;
-  const drawn = drawLive(chart.canvas, chart.width, chart.spec.traces(s, x, ys), layout, theme);
+  const drawn = drawLive(chart.canvas, chart.width, traces, layout, THEMES[s.theme] || THEMES.light);
   Object.assign(chart.live, { len: n, lastX: drawn.lastX, points: drawn.points, draws: chart.live.draws + 1 });
 }
 
@@ -274,13 +279,10 @@ function full(P, chart, s, key, shapeKey) {
   const h = s.history;
   const n = h ? h.length : 0;
   const stride = strideFor(n);
-  const idx = n ? thinIndices(0, n, stride) : [];
-  const x = n ? pick(h, "epoch", idx) : [];
-  const ys = chart.spec.columns(s).map((c) => (n ? pick(h, c, idx) : []));
-  const traces = chart.spec.traces(s, x, ys);
+  const { traces, count } = tracesAt(chart, s, stride);
   return () => P.react(chart.el, traces, chart.spec.layout(s), CONFIG).then(() => {
     if (!chart.drawn || chart.drawn.key !== key) legendOf(chart.legend, traces, chart.spec.note);
-    chart.drawn = { key, len: n, stride, count: idx.length, shapeKey };
+    chart.drawn = { key, len: n, stride, count, shapeKey };
   });
 }
 

@@ -4,6 +4,8 @@
 // Plotly takes over again (brought up to date) when the run stops streaming, the page travels in time, or a
 // pointer comes over the chart to hover it.
 
+import { supText } from "../format.js";
+
 const FONT = "11px system-ui, sans-serif";
 
 /** About `count` round tick values over [lo, hi] (1, 2 or 5 × a power of ten apart). */
@@ -24,10 +26,8 @@ function tickText(v) {
   return String(+v.toPrecision(2));
 }
 
-const SUPER = "⁰¹²³⁴⁵⁶⁷⁸⁹";
 function powerText(k) {
-  const exp = String(Math.abs(k)).split("").map((d) => SUPER[+d]).join("");
-  return `10${k < 0 ? "⁻" : ""}${exp}`;
+  return `10${k < 0 ? "⁻" : ""}${supText(Math.abs(k))}`;
 }
 
 /** [lo, hi] of the finite values (positive only for a log axis) of the traces on one axis, or null. */
