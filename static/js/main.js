@@ -54,10 +54,15 @@ function render() {
 // Snapshots no faster than the diagram draws them: every PACE_MS while a run streams, a page that received
 // clearly more than it drew asks the server for about what it drew (docs/protocol.md, "frames"); one that
 // keeps up lifts its limit again step by step. Each snapshot not sent is one the server need not build or
-// send, and this page need not receive.
+// send, and this page need not receive. Big nets' snapshots are also held to SNAPSHOT_BYTES a second: a
+// 784-128-64-10 net's 0.9 MB snapshot costs the browser a copy per process it crosses and the diagram a
+// colour lookup per weight, and its weight matrices (100 000 cells on 250 × 100 pixels) change little
+// from one tenth of a second to the next, while that CPU is the training's on a small machine.
 const PACE_MS = 2000;
 const MIN_RATE = 10;
 const MAX_RATE = 60; // one per animation frame
+const SNAPSHOT_BYTES = 6e6; // a second, at most (a few big snapshots, any number of small ones)
+const MIN_BYTES_RATE = 4; // however big the net
 const pacing = { at: 0, drawn: 0, received: 0, run: null, rate: MAX_RATE };
 function pace(s) {
   const now = performance.now();
@@ -73,9 +78,12 @@ function pace(s) {
   if (runId !== pacing.run) pacing.rate = MAX_RATE; // a new stream starts with no limit
   Object.assign(pacing, { at: now, drawn, received, run: runId });
   if (!measured) return;
+  const bytes = s.live ? s.live.bytes : 0;
+  const most = bytes ? Math.min(MAX_RATE, Math.max(MIN_BYTES_RATE, Math.floor(SNAPSHOT_BYTES / bytes))) : MAX_RATE;
   let rate = pacing.rate;
   if (got > drew * 1.25 + 2) rate = Math.max(MIN_RATE, Math.round(drew * 1.25 + 2));
-  else if (rate < MAX_RATE) rate = Math.min(MAX_RATE, Math.round(rate * 1.5));
+  else if (rate < most) rate = Math.round(rate * 1.5);
+  rate = Math.min(rate, most);
   if (rate !== pacing.rate) {
     pacing.rate = rate;
     actions.paceSnapshots(rate);
@@ -205,7 +213,7 @@ Object.defineProperty(window, "__bpv", {
       return h ? Array.from(h.column(name), (v) => (Number.isNaN(v) ? null : v)) : [];
     },
     counters: () => ({ snapshots: store.state.received, frames: network.debug() ? network.debug().frames : 0,
-      snapshotRate: pacing.rate }),
+      snapshotRate: pacing.rate, snapshotBytes: store.state.live ? store.state.live.bytes : 0 }),
     /** Main-thread ms per view since the page opened (Plotly's own tasks under "charts (Plotly)"). */
     liveCharts: () => charts.live(),
     viewTimes: () => JSON.parse(JSON.stringify({ ...viewTimes, "charts (Plotly)": charts.stats() })),

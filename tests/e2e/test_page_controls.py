@@ -167,6 +167,27 @@ def test_a_784_128_64_10_net_renders(browser, server):
         p.context.close()
 
 
+def test_a_big_net_asks_for_fewer_snapshots(browser, server):
+    # a 784-128-64-10 net's snapshot is ~0.9 MB: the page holds what it asks for to its bytes-a-second budget
+    # (main.js, SNAPSHOT_BYTES), whatever it could draw; the server honouring a "frames" limit is tested in
+    # tests/app/test_app_workers.py
+    info = server.upload_csv(mnist_like_csv(), name="bands28big")
+    p, watch = open_page(browser, server,
+                         hash=f"#dataset={info['name']}&layers=128,64&lr=0.1&batch=16&speed=auto&epochs=100000")
+    try:
+        assert p.evaluate("window.__bpv.counters().snapshotRate") == 60  # no limit before the stream
+        p.click("#play")
+        p.wait_for_function("() => window.__bpv.counters().snapshotRate < 60", timeout=120_000)
+        c = p.evaluate("window.__bpv.counters()")
+        assert c["snapshotBytes"] > 800_000
+        assert c["snapshotRate"] == max(4, 6_000_000 // c["snapshotBytes"])
+        p.click("#play")
+        wait_state(p, "paused")
+        assert watch.errors() == []
+    finally:
+        p.context.close()
+
+
 def test_runs_list_open_and_overlay(browser, server):
     ids = []
     for name in ("slow lr", "fast lr"):
