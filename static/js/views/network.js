@@ -6,9 +6,9 @@
 // page's main thread decides what to draw and when, the worker spends the milliseconds of rasterising it.
 // While a run streams, a new snapshot is drawn when the last draw's cost allows (Pacer: the diagram takes at
 // most SHARE of a core; a small net is drawn every frame, a big one every few); a click, a hover or a
-// change of colouring is drawn as soon as the draw in progress is done. The captions sit on a canvas of their own, drawn when the
-// layout changes. The legends' numbers and the hover box change at most LABELS_HZ times a second: faster
-// than that they cannot be read, and each change costs the page a layout.
+// change of colouring is drawn as soon as the draw in progress is done. The captions sit on a canvas of
+// their own, drawn when the layout changes. The legends' numbers and the hover box change at most LABELS_HZ
+// times a second: faster than that they cannot be read, and each change costs the page a layout.
 
 import { GRAD_SCALE, LOG_DECADES, VALUE_SCALE, drawLegendBar } from "../colors.js";
 import { fmt, selectTitle, setText } from "../format.js";
@@ -40,7 +40,6 @@ export function mountNetwork(root, actions) {
   const sent = { layout: null, theme: null, catalog: null, serial: NaN };
   let drawing = null; // {t0} while the worker draws
   let wanted = false;
-  let legend = new NetworkRenderer().legend; // the last drawn frame's colour scales
   let drawError = "";
   const pixelReads = new Map();
   let pixelId = 0;
@@ -53,6 +52,7 @@ export function mountNetwork(root, actions) {
   };
   const pacer = new Pacer({ share: SHARE });
   const renderer = new NetworkRenderer(); // its theme is the worker's; it draws the benchmarks' frames here
+  let legend = renderer.legend; // the last drawn frame's colour scales (the worker's)
   let bench = null; // an OffscreenCanvas of the diagram's size, for the benchmarks
   let layout = null;
   let hover = null;
