@@ -2,7 +2,7 @@
 // from main's frame loop and draws only when something it shows has changed), hover numbers, click to
 // inspect, and the legends of its three colour scales.
 //
-// The frames are drawn by a worker (network_worker.js) on the canvas handed to it, one at a time: the
+// The frames are drawn by a worker (network_drawer.js, network_worker.js) on the canvas handed to it: the
 // page's main thread decides what to draw and when, the worker spends the milliseconds of rasterising it.
 // While a run streams, a new snapshot is drawn when the last draw's cost allows (Pacer: the diagram takes at
 // most SHARE of a core; a small net is drawn every frame, a big one every few); a click, a hover or a
@@ -17,6 +17,7 @@ import { shownSnapshot, tensor } from "../state.js";
 import { drawCaptions } from "./network_captions.js";
 import { describe, inputColumn } from "./network_tip.js";
 import { NetworkRenderer, canvasTheme } from "./network_draw.js";
+import { createDrawer } from "./network_drawer.js";
 import { edgeWidth } from "./network_edges.js";
 import { computeLayout, hitTest } from "./network_layout.js";
 
@@ -32,27 +33,18 @@ export function mountNetwork(root, actions) {
   const canvas = $(root, "canvas.net");
   const captions = $(root, "canvas.net-static");
   const tip = $(root, ".tip");
-  const drawer = new Worker(new URL("../network_worker.js", import.meta.url), { type: "module" });
-  const offscreen = canvas.transferControlToOffscreen();
-  drawer.postMessage({ type: "canvas", canvas: offscreen }, [offscreen]);
-  // what the worker holds already (posted again only when it changes), the draw in progress, and whether
-  // another is wanted once it is done
-  const sent = { layout: null, theme: null, catalog: null, serial: NaN };
-  let drawing = null; // {t0} while the worker draws
-  let wanted = false;
-  let drawError = "";
-  const pixelReads = new Map();
-  let pixelId = 0;
-  let idleWaiters = []; // called once what the page shows has been drawn (no draw in progress or wanted)
-  const idle = () => {
-    if (drawing || wanted || !idleWaiters.length) return;
-    const waiting = idleWaiters;
-    idleWaiters = [];
-    for (const fn of waiting) fn();
-  };
   const pacer = new Pacer({ share: SHARE });
   const renderer = new NetworkRenderer(); // its theme is the worker's; it draws the benchmarks' frames here
   let legend = renderer.legend; // the last drawn frame's colour scales (the worker's)
+  const drawer = createDrawer(canvas, {
+    onDrawn({ ms, legend: drawn, t0 }) {
+      pacer.spent(t0, ms);
+      frames++;
+      legend = drawn;
+      legends();
+    },
+    requestFrame: () => actions.requestFrame(),
+  });
   let bench = null; // an OffscreenCanvas of the diagram's size, for the benchmarks
   let layout = null;
   let hover = null;
@@ -94,7 +86,7 @@ export function mountNetwork(root, actions) {
     dpr = d;
     canvas.style.width = `${w}px`;
     canvas.style.height = `${h}px`;
-    drawer.postMessage({ type: "size", width: Math.round(w * d), height: Math.round(h * d) });
+    drawer.size(Math.round(w * d), Math.round(h * d));
     captions.style.width = `${w}px`;
     captions.style.height = `${h}px`;
     captions.width = Math.round(w * d);
@@ -169,54 +161,6 @@ export function mountNetwork(root, actions) {
     tip.style.left = `${Math.max(0, x)}px`;
     tip.style.top = `${Math.max(0, y)}px`;
   }
-
-  /** One frame of the diagram, drawn by the worker: what it holds already is not posted again. */
-  function paint(snap, opts) {
-    const { catalog, ...rest } = opts;
-    const msg = { type: "draw", dpr, opts: rest };
-    if (layout !== sent.layout) msg.layout = sent.layout = layout;
-    if (renderer.theme !== sent.theme) msg.theme = sent.theme = renderer.theme;
-    if (catalog !== sent.catalog) msg.catalog = sent.catalog = catalog;
-    const serial = snap ? snap.serial : -1;
-    if (serial !== sent.serial) {
-      msg.snap = snap; // a copy of its buffer: the page keeps the snapshot for its other views
-      sent.serial = serial;
-    }
-    try {
-      drawer.postMessage(msg);
-    } catch (err) { // a value that cannot be copied to the worker: post everything again next time
-      Object.assign(sent, { layout: null, theme: null, catalog: null, serial: NaN });
-      console.error(`the network diagram could not be drawn: ${err.message}`);
-      return;
-    }
-    drawing = { t0: performance.now() };
-  }
-
-  drawer.onmessage = (ev) => {
-    const m = ev.data;
-    if (m.type === "pixels") {
-      const resolve = pixelReads.get(m.id);
-      pixelReads.delete(m.id);
-      if (resolve) resolve(Array.from(m.data));
-      return;
-    }
-    if (m.type !== "drawn") return;
-    pacer.spent(drawing ? drawing.t0 : performance.now(), m.ms);
-    drawing = null;
-    frames++;
-    legend = m.legend;
-    if ((m.error || "") !== drawError) {
-      drawError = m.error || "";
-      if (drawError) console.error(`the network diagram could not be drawn: ${drawError}`);
-    }
-    legends();
-    if (wanted) {
-      wanted = false;
-      actions.requestFrame();
-    } else {
-      idle();
-    }
-  };
 
   /** The legends' numbers: at once when the colouring changed, else at most every LABELS_MS. */
   function legends() {
@@ -307,18 +251,15 @@ export function mountNetwork(root, actions) {
       const scene = [layoutKey, dpr, s.theme, s.rev.data, view.edgeColor, view.deltaMode, view.gradScale, view.gradLog,
         !!opts.reference, JSON.stringify(s.selection), JSON.stringify(hover)].join("|");
       const serial = usable ? usable.serial : -1;
-      if (scene === drawnScene && serial === drawnSnap) return idle();
-      if (drawing) { // one draw at a time: the newest state is drawn when this one is done
-        wanted = true;
-        return;
-      }
+      if (scene === drawnScene && serial === drawnSnap) return drawer.settled();
+      if (drawer.busy()) return; // one draw at a time: the newest state is drawn when this one is done
       if (scene === drawnScene && !pacer.ready()) {
         pacer.wake(actions.requestFrame);
         return;
       }
       drawnScene = scene;
       drawnSnap = serial;
-      paint(usable, opts);
+      drawer.draw({ dpr, layout, theme: renderer.theme, snap: usable, opts });
       const modes = [view.edgeColor, view.deltaMode, view.gradScale, view.gradLog].join("|");
       if (modes !== drawnModes) { // the colouring controls show what is drawn (a link or another tab may set it)
         drawnModes = modes;
@@ -360,14 +301,7 @@ export function mountNetwork(root, actions) {
      * The diagram's pixels (device px), RGBA row by row, once what the page shows is drawn: a Promise of an
      * Array (tests).
      */
-    pixels(x, y, width, height) {
-      const id = ++pixelId;
-      return new Promise((resolve) => {
-        pixelReads.set(id, resolve);
-        idleWaiters.push(() => drawer.postMessage({ type: "pixels", id, x, y, width, height }));
-        actions.requestFrame(); // a frame that finds nothing to draw is idle at its end
-      });
-    },
+    pixels: (x, y, width, height) => drawer.pixels(x, y, width, height),
     /** A canvas of the diagram's size on this thread, for the benchmarks: what a frame costs to draw. */
     benchContext() {
       const w = Math.round(cssW * dpr);
