@@ -218,6 +218,8 @@ Object.defineProperty(window, "__bpv", {
     liveCharts: () => charts.live(),
     viewTimes: () => JSON.parse(JSON.stringify({ ...viewTimes, "charts (Plotly)": charts.stats() })),
     walk: () => walkView.debug(),
+    /** The diagram's pixels (device px): a Promise of RGBA values row by row (it is drawn by a worker). */
+    networkPixels: (x, y, width, height) => network.pixels(x, y, width, height),
     benchFrame: () => network.benchFrame(),
     benchEmpty: () => network.benchEmpty(),
     benchReference: () => network.benchReference(),

@@ -33,11 +33,9 @@ SAMPLE_POINTS = """() => {
 }"""
 
 PIXELS = """pts => {
-  const c = document.querySelector('canvas.net');
-  const ctx = c.getContext('2d');
-  const dpr = c.width / c.getBoundingClientRect().width;
+  const dpr = window.__bpv.network().canvas.dpr;
   const at = v => Math.round(v * dpr - 0.5);
-  return pts.map(p => Array.from(ctx.getImageData(at(p.x), at(p.y), 1, 1).data));
+  return Promise.all(pts.map(p => window.__bpv.networkPixels(at(p.x), at(p.y), 1, 1)));
 }"""
 
 

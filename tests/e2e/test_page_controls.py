@@ -143,10 +143,9 @@ def test_a_784_128_64_10_net_renders(browser, server):
         assert net["edges"] == []
         m = net["matrices"][0]
         # the W¹ heatmap has been painted: not the page's white
-        colours = p.evaluate("""m => {
-            const ctx = document.querySelector('canvas.net').getContext('2d');
+        colours = p.evaluate("""async m => {
             const w = Math.round(m.x1 - m.x0) - 4;
-            const d = ctx.getImageData(Math.round(m.x0) + 2, Math.round(m.y0) + 2, w, 20).data;
+            const d = await window.__bpv.networkPixels(Math.round(m.x0) + 2, Math.round(m.y0) + 2, w, 20);
             let n = 0;
             for (let k = 0; k < d.length; k += 4) {
               if (d[k + 3] > 0 && !(d[k] > 250 && d[k + 1] > 250 && d[k + 2] > 250)) n++;

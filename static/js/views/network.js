@@ -2,11 +2,13 @@
 // from main's frame loop and draws only when something it shows has changed), hover numbers, click to
 // inspect, and the legends of its three colour scales.
 //
+// The frames are drawn by a worker (network_drawer.js, network_worker.js) on the canvas handed to it: the
+// page's main thread decides what to draw and when, the worker spends the milliseconds of rasterising it.
 // While a run streams, a new snapshot is drawn when the last draw's cost allows (Pacer: the diagram takes at
-// most SHARE of the main thread; a small net is drawn every frame, a big one every few); a click, a hover
-// or a change of colouring is drawn at once. The captions sit on a canvas of their own, drawn when the
-// layout changes. The legends' numbers and the hover box change at most LABELS_HZ times a second: faster
-// than that they cannot be read, and each change costs the page a layout.
+// most SHARE of a core; a small net is drawn every frame, a big one every few); a click, a hover or a
+// change of colouring is drawn as soon as the draw in progress is done. The captions sit on a canvas of
+// their own, drawn when the layout changes. The legends' numbers and the hover box change at most LABELS_HZ
+// times a second: faster than that they cannot be read, and each change costs the page a layout.
 
 import { GRAD_SCALE, LOG_DECADES, VALUE_SCALE, drawLegendBar } from "../colors.js";
 import { fmt, selectTitle, setText } from "../format.js";
@@ -15,11 +17,12 @@ import { shownSnapshot, tensor } from "../state.js";
 import { drawCaptions } from "./network_captions.js";
 import { describe, inputColumn } from "./network_tip.js";
 import { NetworkRenderer, canvasTheme } from "./network_draw.js";
+import { createDrawer } from "./network_drawer.js";
 import { edgeWidth } from "./network_edges.js";
 import { computeLayout, hitTest } from "./network_layout.js";
 
 const $ = (root, sel) => root.querySelector(sel);
-const SHARE = 0.35; // of the main thread, at most, for redrawing the diagram with new snapshots
+const SHARE = 0.35; // of a core, at most, for redrawing the diagram with new snapshots
 const LABELS_MS = 250; // legends and the hover box: at most 4 changes a second
 const ROW_PX = 12; // px per input row when the inputs are many
 const MAX_HEIGHT = 640; // px: the diagram grows for many inputs up to here
@@ -30,14 +33,19 @@ export function mountNetwork(root, actions) {
   const canvas = $(root, "canvas.net");
   const captions = $(root, "canvas.net-static");
   const tip = $(root, ".tip");
-  const ctx = canvas.getContext("2d");
-  // Frames are drawn off screen and copied onto the page in one drawImage: the copy makes the browser
-  // rasterise the frame there and then (inside measure(), so the Pacer sees its whole cost), rather than
-  // while it hands the page to the compositor, where nothing can measure or pace it.
-  let back = null;
-  let backCtx = null;
   const pacer = new Pacer({ share: SHARE });
-  const renderer = new NetworkRenderer();
+  const renderer = new NetworkRenderer(); // its theme is the worker's; it draws the benchmarks' frames here
+  let legend = renderer.legend; // the last drawn frame's colour scales (the worker's)
+  const drawer = createDrawer(canvas, {
+    onDrawn({ ms, legend: drawn, t0 }) {
+      pacer.spent(t0, ms);
+      frames++;
+      legend = drawn;
+      legends();
+    },
+    requestFrame: () => actions.requestFrame(),
+  });
+  let bench = null; // an OffscreenCanvas of the diagram's size, for the benchmarks
   let layout = null;
   let hover = null;
   let pointer = { x: 0, y: 0 };
@@ -78,14 +86,12 @@ export function mountNetwork(root, actions) {
     dpr = d;
     canvas.style.width = `${w}px`;
     canvas.style.height = `${h}px`;
-    canvas.width = Math.round(w * d);
-    canvas.height = Math.round(h * d);
+    drawer.size(Math.round(w * d), Math.round(h * d));
     captions.style.width = `${w}px`;
     captions.style.height = `${h}px`;
     captions.width = Math.round(w * d);
     captions.height = Math.round(h * d);
-    back = new OffscreenCanvas(canvas.width, canvas.height);
-    backCtx = back.getContext("2d");
+    bench = null;
     layout = null;
     drawnScene = "";
     captionsKey = "";
@@ -156,18 +162,9 @@ export function mountNetwork(root, actions) {
     tip.style.top = `${Math.max(0, y)}px`;
   }
 
-  /** One frame of the diagram: drawn off screen, then copied onto the page's canvas. */
-  function paint(snap, opts) {
-    backCtx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    renderer.draw(backCtx, layout, snap, opts);
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, canvas.width, canvas.height);
-    ctx.drawImage(back, 0, 0);
-  }
-
   /** The legends' numbers: at once when the colouring changed, else at most every LABELS_MS. */
   function legends() {
-    const g = renderer.legend;
+    const g = legend;
     const bar = $(root, ".legend-edge canvas");
     const mode = [g.edgeColor, g.deltaMode, g.gradScale, g.gradLog].join("|");
     const modeChanged = root.dataset.legendMode !== mode;
@@ -254,15 +251,15 @@ export function mountNetwork(root, actions) {
       const scene = [layoutKey, dpr, s.theme, s.rev.data, view.edgeColor, view.deltaMode, view.gradScale, view.gradLog,
         !!opts.reference, JSON.stringify(s.selection), JSON.stringify(hover)].join("|");
       const serial = usable ? usable.serial : -1;
-      if (scene === drawnScene && serial === drawnSnap) return;
+      if (scene === drawnScene && serial === drawnSnap) return drawer.settled();
+      if (drawer.busy()) return; // one draw at a time: the newest state is drawn when this one is done
       if (scene === drawnScene && !pacer.ready()) {
         pacer.wake(actions.requestFrame);
         return;
       }
       drawnScene = scene;
       drawnSnap = serial;
-      pacer.measure(() => paint(usable, opts));
-      frames++;
+      drawer.draw({ dpr, layout, theme: renderer.theme, snap: usable, opts });
       const modes = [view.edgeColor, view.deltaMode, view.gradScale, view.gradLog].join("|");
       if (modes !== drawnModes) { // the colouring controls show what is drawn (a link or another tab may set it)
         drawnModes = modes;
@@ -298,27 +295,42 @@ export function mountNetwork(root, actions) {
       const off = layout.layers[0].off.map((o) => ({ name: o.name, x: layout.layers[0].x, y: o.y, size: layout.s }));
       const matrices = layout.gaps.filter((g) => g.matrix).map((g) => ({ l: g.l, x0: g.x0, y0: g.y0, x1: g.x1, y1: g.y1, rows: g.rows, cols: g.cols }));
       return { canvas: { left: r.left, top: r.top, width: cssW, height: cssH, dpr }, edges, neurons, off, matrices, frames,
-        legend: { ...renderer.legend }, left: layout.left };
+        legend: { ...legend }, left: layout.left };
+    },
+    /**
+     * The diagram's pixels (device px), RGBA row by row, once what the page shows is drawn: a Promise of an
+     * Array (tests).
+     */
+    pixels: (x, y, width, height) => drawer.pixels(x, y, width, height),
+    /** A canvas of the diagram's size on this thread, for the benchmarks: what a frame costs to draw. */
+    benchContext() {
+      const w = Math.round(cssW * dpr);
+      const h = Math.round(cssH * dpr);
+      if (!bench || bench.width !== w || bench.height !== h) bench = new OffscreenCanvas(w, h);
+      const c = bench.getContext("2d");
+      c.setTransform(dpr, 0, 0, dpr, 0, 0);
+      return c;
     },
     /** Draw one full frame as a new snapshot is drawn, every colour recomputed (benchmark). */
     benchFrame() {
+      const ctx = this.benchContext();
       const snap = shownSnapshot(state);
       const opts = { sizes: state.layerSizes, activations: state.activations, edgeColor: state.view.edgeColor,
         deltaMode: state.view.deltaMode, gradScale: state.view.gradScale, gradLog: state.view.gradLog, selection: null,
         hover: null, dpr, extent: state.grid ? state.grid.extent : null, gridSize: state.grid ? state.grid.size : 0,
         coords: column ? column.coords : false, catalog: state.catalog, runId: state.run ? state.run.id : null, reference: null };
       renderer.prepare(snap, opts, true);
-      paint(snap, opts);
+      renderer.draw(ctx, layout, snap, opts);
       return ctx.getImageData(0, 0, 1, 1).data[3];
     },
     benchEmpty() {
-      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      const ctx = this.benchContext();
       ctx.clearRect(0, 0, cssW, cssH);
       return ctx.getImageData(0, 0, 1, 1).data[3];
     },
     /** A fixed reference scene (the benchmark's yardstick): 1 000 thin lines in one path, 100 squares. */
     benchReference() {
-      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      const ctx = this.benchContext();
       ctx.clearRect(0, 0, cssW, cssH);
       ctx.strokeStyle = "#0877bd";
       ctx.lineWidth = 1 / dpr;
