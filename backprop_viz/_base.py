@@ -145,6 +145,8 @@ class Follower:
         self.last_snapshot = (-1, -1)
         self.ended = False  # the run is finished and nothing more can come
         self.ending = False  # finished, but the epoch in flight may still be published (stopped, interrupted)
+        # ``hello`` said the run had ended (not mid-epoch): its newest snapshot, right after, is the last thing
+        self.snapshot_last = False
         self.until = 0  # the epochs before this must come from the REST history (hello did not carry them all)
         self._held: list[dict[str, Any]] = []  # hello's points after the gap
 
@@ -174,6 +176,8 @@ class Follower:
                 return ()
             snap = decode(message)
             key = (snap.epoch, snap.batch)
+            if self.snapshot_last:
+                self.ended = True
             if key <= self.last_snapshot:
                 return ()
             self.last_snapshot = key
@@ -186,6 +190,8 @@ class Follower:
             history = [p for p in msg.get("history", []) if p["epoch"] >= complete_from]  # the rest is thinned
             self.until = max(self.until, complete_from)
             self._state(self.run.info["state"])
+            if self.snapshots and self.ended:  # read on for the snapshot that follows hello
+                self.ended, self.ending, self.snapshot_last = False, True, True
             if self.gap() is not None:
                 self._held = history
                 return ()

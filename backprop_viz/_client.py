@@ -190,7 +190,8 @@ class Run(RunBase):
               tail: float = 1.0) -> Iterator[EpochPoint] | Iterator[EpochPoint | Snapshot]:
         """Follow the run: every epoch's point (from epoch 0, the initial network, or after ``since``), once and in
         order (the history first), and with
-        ``snapshots=True`` the snapshots too (the newest ones: a client that falls behind skips some). Ends
+        ``snapshots=True`` the snapshots too (the newest ones: a client that falls behind skips some; at least
+        the last, even of a run that had finished before the stream opened). Ends
         when the run finishes; a run that was stopped may still publish the epoch that was in flight, so the
         stream is read on until it has been quiet for ``tail`` seconds. A dropped connection is reopened (up to
         ``retries`` times in a row) and what was already yielded is skipped. ``info`` follows the stream."""

@@ -106,6 +106,18 @@ def test_watch_with_snapshots(client: Client) -> None:
     assert all(s["W1"].shape == (2, 4) and np.isfinite(s["W1"]).all() for s in snaps)
 
 
+def test_watch_of_a_finished_run_gives_its_last_snapshot(client: Client) -> None:
+    """A run that ended before the stream opened (a short run, a slow client): hello says so, and the snapshot
+    right after it is still read."""
+    run = client.start(dataset="xor", hidden_layers=[4], epochs=5)
+    assert [p["epoch"] for p in run.watch()] == list(range(0, 6))  # until it is done
+    items = list(run.watch(snapshots=True))
+    snaps = [s for s in items if isinstance(s, Snapshot)]
+    assert [p["epoch"] for p in items if not isinstance(p, Snapshot)] == list(range(0, 6))
+    assert [(s.epoch, s.batch) for s in snaps] == [(5, 0)]
+    np.testing.assert_array_equal(snaps[0]["W1"], run.snapshot()["W1"])
+
+
 def test_watch_ends_when_the_run_diverges(client: Client) -> None:
     run = client.start(**DIVERGES)
     points = list(run.watch())
