@@ -419,13 +419,13 @@ def report(res: Results, wls: list[Workload], reps: int, loads: list[tuple[float
     for wl in wls:
         g = lambda app, what, key=wl.key: res.get(key, app, what)  # noqa: E731
         print(f"\n== {wl.title} ==")
-        print(f"{'':<12}{'epochs/s watched':>22}{'unwatched':>18}{'fps':>16}{'long tasks/10 s':>18}"
+        print(f"{'':<12}{'epochs/s watched':>22}{'unwatched':>18}{'fps':>20}{'long tasks/10 s':>20}"
               f"{'longest ms':>18}")
         for app, name in (("ours", "ours"), ("before", "before"), ("Playground", "Playground"),
                           ("ours×10", "ours, 10 w.")):
             if g(app, "epochs"):
                 print(f"{name:<12}{cell(g(app, 'epochs')):>22}{cell(g(app, 'unwatched')):>18}"
-                      f"{cell(g(app, 'fps'), '{:.1f}'):>16}{cell(g(app, 'long10'), '{:.1f}'):>18}"
+                      f"{cell(g(app, 'fps'), '{:.1f}'):>20}{cell(g(app, 'long10'), '{:.1f}'):>20}"
                       f"{cell(g(app, 'longest')):>18}")
         line = f"  ours watched/unwatched {ratio(g('ours', 'epochs'), g('ours', 'unwatched'))}"
         if g("ours×10", "epochs"):
