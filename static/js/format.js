@@ -52,3 +52,9 @@ export function selectTitle(el) {
 export function setText(el, text) {
   if (el.textContent !== text) el.textContent = text;
 }
+
+/** Show or hide an element only when that changes: writing `hidden` again, even the same value, is a DOM
+ * mutation, and a view that does it every frame has the page's main layer repainted every frame. */
+export function setHidden(el, hidden) {
+  if (el.hidden !== hidden) el.hidden = hidden;
+}

@@ -5,7 +5,7 @@
 // catalog (catalog.js): this file names no activation, cost, limit or default.
 
 import { autoOutput, bounds, boundsText, costsFor, inBounds, label, names } from "../catalog.js";
-import { fmtEpoch, selectTitle, setText } from "../format.js";
+import { fmtEpoch, selectTitle, setHidden, setText } from "../format.js";
 import { continuable, hiddenActivations, isRunning, nextLimit, shownSnapshot } from "../state.js";
 
 const READ = {
@@ -213,7 +213,7 @@ export function mountControls(root, actions) {
       if (pill.title !== reason) pill.title = reason;
       for (const b of buttons) b.disabled = s.busy;
       // a field named after the chosen optimiser is that optimiser's parameter (momentum's μ)
-      momentum.hidden = s.config.optimizer !== momentum.querySelector("[data-key]").dataset.key;
+      setHidden(momentum, s.config.optimizer !== momentum.querySelector("[data-key]").dataset.key);
       regRate.classList.toggle("muted", !s.config.regularization);
       noise.classList.toggle("muted", s.config.dataset.startsWith("csv:")); // an upload is as it was given
     },

@@ -8,7 +8,7 @@
 
 import { activationRange, threshold } from "../catalog.js";
 import { CLASS_COLORS, VALUE_SCALE, classColor, lutIndex, mapToPixels, maxAbs } from "../colors.js";
-import { fmt, fmtPct, setText } from "../format.js";
+import { fmt, fmtPct, setHidden, setText } from "../format.js";
 import { Pacer } from "../pace.js";
 import { shownSnapshot, tensor } from "../state.js";
 import { drawConfusion, drawRegression, drawSamples, labelAt, predictedClasses, sizeCanvas } from "./predictions.js";
@@ -166,12 +166,12 @@ export function mountData(root, actions) {
     const images = !!d && !!d.image_shape;
     const outputs = tensor(snap, "test_outputs");
     const reg = s.run && s.run.task === "regression";
-    plane.hidden = !twoD; // (re-setting the same boolean is not a DOM mutation)
-    root.querySelector(".show-test-label").hidden = !twoD;
+    setHidden(plane, !twoD);
+    setHidden(root.querySelector(".show-test-label"), !twoD);
     if (twoD) drawPlane(s, snap, width);
-    samples.hidden = !(images && outputs);
-    confusion.hidden = !(d && outputs && !reg && !twoD);
-    regression.hidden = !(d && outputs && reg);
+    setHidden(samples, !(images && outputs));
+    setHidden(confusion, !(d && outputs && !reg && !twoD));
+    setHidden(regression, !(d && outputs && reg));
     const notes = [];
     if (!s.run) notes.push("No run yet.");
     else if (!d && s.run.kind === "external") notes.push("This run's data stays with the program that trains it: the page has what it streams.");

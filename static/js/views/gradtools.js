@@ -4,7 +4,7 @@
 // The server computes both in float64 on a copy of the paused run's weights, on the batch it trains next;
 // the numbers shown are its own. The store's `check` slice holds the answers.
 
-import { fmt, subText as sub, supText as sup } from "../format.js";
+import { fmt, setHidden, subText as sub, supText as sup } from "../format.js";
 import { isRunning } from "../state.js";
 import { DEFAULT_DELTA_INDEX, DELTAS, movedOn, targetKey, targetsOf } from "../walkthrough_state.js";
 import { h, num } from "./walkthrough_tables.js";
@@ -165,7 +165,7 @@ export function mountGradTools(root, walk) {
       const key = [targets ? targetKey(targets.one) : "", s.rev.check, running, moved, s.run ? s.run.id : ""].join("|");
       if (key === drawn) return;
       drawn = key;
-      root.hidden = !targets || !s.run;
+      setHidden(root, !targets || !s.run);
       if (root.hidden) return;
       const name = targetName(targets.one);
       const pauses = running ? " Asking pauses the run." : "";
@@ -182,10 +182,10 @@ export function mountGradTools(root, walk) {
       nudge.disabled = !!(c && c.pending);
       whatifOut.replaceChildren(...(c ? whatifResult(c) : []));
       const hasPlot = !!(c && c.points.length && c.whatif);
-      canvas.hidden = !hasPlot;
-      plotNote.hidden = !hasPlot;
+      setHidden(canvas, !hasPlot);
+      setHidden(plotNote, !hasPlot);
       if (hasPlot) plot(canvas, c);
-      stale.hidden = !(c && (c.result || c.whatif) && moved);
+      setHidden(stale, !(c && (c.result || c.whatif) && moved));
     },
   };
 }

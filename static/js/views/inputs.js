@@ -3,7 +3,7 @@
 // mean μ and scale s over the training split (GET /api/runs/{id}/data), a⁰ = (φ(x) − μ) / s.
 
 import { label } from "../catalog.js";
-import { fmt, setText } from "../format.js";
+import { fmt, setHidden, setText } from "../format.js";
 
 export function mountInputs(root, actions) {
   const chips = root.querySelector(".feature-chips");
@@ -39,7 +39,7 @@ export function mountInputs(root, actions) {
       const cat = s.catalog;
       const info = s.datasets.find((d) => d.name === s.config.dataset);
       const twoD = !!info && info.two_d;
-      chips.hidden = !twoD;
+      setHidden(chips, !twoD);
       if (twoD) chips.replaceChildren(...cat.features.map((f) => chip(cat, f.name, s.config.features.includes(f.name))));
       const d = s.data;
       if (!d) {

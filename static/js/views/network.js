@@ -11,7 +11,7 @@
 // times a second: faster than that they cannot be read, and each change costs the page a layout.
 
 import { GRAD_SCALE, LOG_DECADES, VALUE_SCALE, drawLegendBar } from "../colors.js";
-import { fmt, selectTitle, setText } from "../format.js";
+import { fmt, selectTitle, setHidden, setText } from "../format.js";
 import { Pacer } from "../pace.js";
 import { shownSnapshot, tensor } from "../state.js";
 import { drawCaptions } from "./network_captions.js";
@@ -136,7 +136,7 @@ export function mountNetwork(root, actions) {
 
   function tooltip(snap) {
     if (!hover || (!snap && hover.kind !== "off")) {
-      tip.hidden = true;
+      setHidden(tip, true);
       tipKey = "";
       return;
     }
@@ -155,7 +155,7 @@ export function mountNetwork(root, actions) {
       if (k === 0) div.className = "tip-title";
       return div;
     }));
-    tip.hidden = false;
+    setHidden(tip, false);
     const x = Math.min(pointer.x + 14, cssW - tip.offsetWidth - 4);
     const y = pointer.y + 14 + tip.offsetHeight > cssH ? pointer.y - tip.offsetHeight - 8 : pointer.y + 14;
     tip.style.left = `${Math.max(0, x)}px`;
