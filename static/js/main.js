@@ -33,13 +33,51 @@ const viewTimes = Object.create(null);
 const requestFrame = () => {
   if (!frame) frame = requestAnimationFrame(render);
 };
+// While the page follows a training run, a frame that brings only the stream's news (a snapshot, epochs of
+// history) redraws the diagram, and the other views at most every READ_MS: numbers at a speed a person
+// reads them, the diagram at the display's. Any other change (a click, a setting, a pause, the scrubber)
+// updates every view in the same frame, and a timer brings them up to date when the stream goes quiet.
+// Every view at every frame laid out, painted and committed the page ~50 times a second: this limit took the
+// renderer from ~0.6 to ~0.4 of a core and the long tasks from 5 to 1 per 10 s (benchmarks/bench_watch.py).
+const READ_MS = 66;
+const STREAM_KEYS = new Set(["live", "history", "run", "incoming"]);
+const EVERY_FRAME = new Set(["network"]);
+const reading = { at: -Infinity, key: "", timer: 0 };
+/** What the views show besides the stream's news: the revision of every other key, and the run's state. */
+function nonStreamKey(s) {
+  let key = `${s.run.id}:${s.run.state}`;
+  for (const k in s.rev) if (!STREAM_KEYS.has(k)) key += `|${k}:${s.rev[k]}`;
+  return key;
+}
+/** Whether this frame updates every view (else only EVERY_FRAME's). */
+function readingFrame(s, now) {
+  if (!(s.following && s.run && s.run.state === "running")) {
+    reading.key = "";
+    return true;
+  }
+  const key = nonStreamKey(s);
+  if (key !== reading.key || now - reading.at >= READ_MS) {
+    Object.assign(reading, { at: now, key });
+    return true;
+  }
+  if (!reading.timer) {
+    reading.timer = setTimeout(() => {
+      reading.timer = 0;
+      requestFrame();
+    }, reading.at + READ_MS - now);
+  }
+  return false;
+}
+
 function render() {
   frame = 0;
   const s = store.state;
   if (!s.catalog) return; // nothing is drawn before the vocabulary arrives
   takeIncoming(store);
   actions.frameDone();
+  const all = readingFrame(s, performance.now());
   for (const [name, view] of views) {
+    if (!all && !EVERY_FRAME.has(name)) continue;
     const t0 = performance.now();
     view.update(s);
     const ms = performance.now() - t0;

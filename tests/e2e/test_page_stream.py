@@ -8,7 +8,7 @@ joins late); a longer history comes thinned, as docs/protocol.md says."""
 
 from __future__ import annotations
 
-from e2e_helpers import open_page, wait_state
+from e2e_helpers import LONG_RUN, open_page, wait_state
 
 from app.services.history import HELLO_ALL
 
@@ -52,4 +52,47 @@ def test_fast_stream_keeps_every_metrics_point(browser, server):
     finally:
         if late is not None:
             late.context.close()
+        p.context.close()
+
+
+# Click a neuron of the diagram from inside the page, right after a frame (so that a limit by time alone would
+# still be holding the other views back), and report whether the inspector shows it one frame later.
+CLICK_THEN_ONE_FRAME = """async ([l, j]) => {
+  const frame = () => new Promise((resolve) => requestAnimationFrame(resolve));
+  await frame();
+  const d = window.__bpv.network();
+  const n = d.neurons.find((x) => x.l === l && x.j === j);
+  const c = document.querySelector("canvas.net").getBoundingClientRect();
+  const at = { clientX: c.left + n.x + n.size / 2, clientY: c.top + n.y + n.size / 2, bubbles: true };
+  document.querySelector("canvas.net").dispatchEvent(new MouseEvent("click", at));
+  await frame();
+  const root = document.getElementById("inspector");
+  return { empty: root.classList.contains("empty"), text: root.querySelector(".inspector-body").textContent };
+}"""
+
+EPOCH_SHOWN = "() => Number(document.getElementById('epoch').textContent.replace(/\\D/g, ''))"
+
+
+def test_views_follow_a_fast_stream_and_a_click_shows_in_the_next_frame(browser, server):
+    """While a run streams as fast as it goes, the views other than the diagram update at a reading speed
+    (main.js READ_MS): the epoch on screen still advances, and a click is not held back by that limit: the
+    inspector shows the clicked neuron in the very next frame. Paused, every view shows the same epoch."""
+    p, watch = open_page(browser, server, hash=LONG_RUN)
+    try:
+        p.click("#play")
+        p.wait_for_function("() => window.__bpv.run().epoch >= 20", timeout=60_000)
+        for _ in range(2):  # the epoch on screen advances while the run streams
+            seen = p.evaluate(EPOCH_SHOWN)
+            p.wait_for_function(f"e => ({EPOCH_SHOWN})() > e", arg=seen, timeout=30_000)
+        assert p.evaluate("window.__bpv.run().state") == "running"
+        for l, j in ((1, 0), (1, 1), (2, 0)):
+            got = p.evaluate(CLICK_THEN_ONE_FRAME, [l, j])
+            assert not got["empty"], f"neuron ({l}, {j}): the inspector was still empty a frame after the click"
+            assert f"Neuron {j + 1} of hidden layer {l}" in got["text"], got["text"]
+        assert p.evaluate("window.__bpv.run().state") == "running"  # all of it while streaming
+        p.click("#play")
+        wait_state(p, "paused")
+        p.wait_for_function(f"() => ({EPOCH_SHOWN})() === window.__bpv.shown().epoch", timeout=15_000)
+        assert watch.errors() == []
+    finally:
         p.context.close()

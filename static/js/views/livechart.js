@@ -1,6 +1,7 @@
-// The charts while a run streams: the same traces as the Plotly chart (colours, dashes, axes, margins), drawn
-// on a canvas laid over it. A Plotly update redraws its whole chart and costs 20 ms on an idle machine, two
-// to four times that while training takes a core — a long task each time; this costs a millisecond or two.
+// The charts while a run streams: the same traces as the Plotly chart (colours, dashes, axes, margins; on a
+// DPR-1 screen thinner lines, see drawLive), drawn on a canvas laid over it. A Plotly update redraws its whole
+// chart and costs 20 ms on an idle machine, two to four times that while training takes a core — a long task
+// each time; this costs a millisecond or two.
 // Plotly takes over again (brought up to date) when the run stops streaming, the page travels in time, or a
 // pointer comes over the chart to hover it.
 
@@ -126,11 +127,15 @@ export function drawLive(canvas, cssW, traces, layout, theme) {
   ctx.rect(x0, y0, w, h);
   ctx.clip();
   let points = 0;
+  // At one device pixel per CSS pixel the lines are 1 px wide (Plotly's are 1.5–2): a software rasteriser
+  // (a machine without GPU raster) strokes a 1-px path about four times faster, and a chart of 700 points a
+  // trace cost 3 ms a redraw at 1.5 px, in the commit of the page's frame (benchmarks/bench_watch.py).
+  const thin = dpr === 1;
   for (const t of traces) {
     const onRight = t.yaxis === "y2";
     const line = t.line || {};
     ctx.strokeStyle = line.color || theme.ink;
-    ctx.lineWidth = line.width || 1.5;
+    ctx.lineWidth = thin ? 1 : line.width || 1.5;
     ctx.setLineDash(line.dash === "dot" ? [2, 3] : line.dash === "dash" ? [6, 4] : []);
     ctx.beginPath();
     let pen = false;
