@@ -10,9 +10,10 @@
 // - a trace holds about CAP points at most: every s-th epoch (s a power of two, doubled and the chart rebuilt
 //   when the trace would pass CAP) plus the newest epoch of each update, so a run of 100 000 epochs costs
 //   what a run of 1 000 does;
-// - while the run streams and the page follows it, a chart Plotly has drawn once is drawn on a canvas laid
-//   over it instead (livechart.js: the same traces, a millisecond or two, at most every LIVE_MS), and Plotly
-//   is brought up to date when the streaming stops or a pointer comes over the chart to hover it.
+// - while the run streams and the page follows it, or the page travels in time, a chart Plotly has drawn
+//   once is drawn on a canvas laid over it instead (livechart.js: the same traces, a millisecond or two, at
+//   most every LIVE_MS, and at once when the shown epoch moves), and Plotly is brought up to date when the
+//   page shows the newest epoch of a run that does not stream, or a pointer comes over the chart to hover it.
 
 import { fmt, fmtPct, setText, supText } from "../format.js";
 import { Pacer } from "../pace.js";
@@ -191,7 +192,7 @@ function chartOf(root, spec) {
   canvas.setAttribute("aria-hidden", "true"); // the chart under it is the accessible one
   wrap.append(el, canvas);
   const chart = { spec, el, legend, canvas, wrap, drawn: null, at: -Infinity, visible: true, hover: false, width: 0,
-    live: { at: -Infinity, len: -1, key: "", lastX: null, points: 0, draws: 0 } };
+    legendKey: null, live: { at: -Infinity, len: -1, key: "", lastX: null, points: 0, draws: 0 } };
   // the width from a ResizeObserver: reading it while drawing would make the browser lay the page out then
   new ResizeObserver((entries) => { chart.width = entries[entries.length - 1].contentRect.width; }).observe(wrap);
   return chart;
@@ -211,11 +212,22 @@ function tracesAt(chart, s, stride) {
 function drawLiveChart(chart, s) {
   const n = s.history ? s.history.length : 0;
   const { traces } = tracesAt(chart, s, strideFor(n, Math.max(100, chart.width)));
+  buildLegend(chart, chart.spec.key(s), traces);
   const layout = chart.spec.layout(s);
   const height = `${layout.height}px`;
   if (chart.canvas.style.height !== height) chart.canvas.style.height = height;
-  const drawn = drawLive(chart.canvas, chart.width, traces, layout, THEMES[s.theme] || THEMES.light);
-  Object.assign(chart.live, { len: n, lastX: drawn.lastX, points: drawn.points, draws: chart.live.draws + 1 });
+  const travel = !s.following && shownSnapshot(s);
+  const drawn = drawLive(chart.canvas, chart.width, traces, layout, THEMES[s.theme] || THEMES.light,
+    travel ? travel.epoch : null);
+  Object.assign(chart.live, { len: n, lastX: drawn.lastX, points: drawn.points, draws: chart.live.draws + 1,
+    marker: travel ? travel.epoch : null });
+}
+
+/** Build `chart`'s legend when its traces (`key`) changed: whichever of Plotly and the canvas draws first. */
+function buildLegend(chart, key, traces) {
+  if (chart.legendKey === key) return;
+  chart.legendKey = key;
+  legendOf(chart.legend, traces, chart.spec.note);
 }
 
 /** The legend of a chart's traces, as HTML: a short line in each trace's colour and dash, and its name. */
@@ -281,7 +293,7 @@ function full(P, chart, s, key, shapeKey) {
   const stride = strideFor(n);
   const { traces, count } = tracesAt(chart, s, stride);
   return () => P.react(chart.el, traces, chart.spec.layout(s), CONFIG).then(() => {
-    if (!chart.drawn || chart.drawn.key !== key) legendOf(chart.legend, traces, chart.spec.note);
+    buildLegend(chart, key, traces);
     chart.drawn = { key, len: n, stride, count, shapeKey };
   });
 }
@@ -314,14 +326,17 @@ export function mountCharts(root, actions) {
     c.wrap.addEventListener("pointerleave", () => { c.hover = false; actions.requestFrame(); });
   }
 
-  /** Whether `c` is drawn live (on its canvas) rather than by Plotly, and draw it when due. */
+  /** Whether `c` is drawn on its canvas rather than by Plotly (while the run streams or the page travels in
+   * time), and draw it when due. */
   function live(c, s, now) {
-    const streaming = P && c.drawn && c.drawn.key === c.spec.key(s) && isRunning(s) && s.following && !c.hover;
+    const drawn = c.drawn && c.drawn.key === c.spec.key(s);
+    const onCanvas = P && !c.hover && (s.following ? drawn && isRunning(s) : true);
     // the canvas stays until Plotly has caught up, so that the curve never steps back
-    const shown = streaming || (!c.canvas.hidden && stale(c, s));
+    const shown = onCanvas || (!c.canvas.hidden && stale(c, s));
     if (c.canvas.hidden === shown) c.canvas.hidden = !shown;
     if (!shown) return false;
-    const key = [c.spec.key(s), s.view.logScale, c.width].join("|");
+    const travel = !s.following && shownSnapshot(s);
+    const key = [c.spec.key(s), s.view.logScale, c.width, travel ? travel.epoch : ""].join("|");
     const n = s.history ? s.history.length : 0;
     if (c.visible && c.width > 0 && (n !== c.live.len || key !== c.live.key)) {
       if (now - c.live.at >= LIVE_MS || key !== c.live.key) {
@@ -332,7 +347,7 @@ export function mountCharts(root, actions) {
         later(c.live.at + LIVE_MS - now);
       }
     }
-    return streaming;
+    return onCanvas;
   }
 
   // Plotly is 4.8 MB of script: load it after the page, so the diagram is up and training first.
@@ -371,9 +386,10 @@ export function mountCharts(root, actions) {
 
   return {
     stats: () => ({ ...stats }),
-    /** Per chart: whether its live canvas shows, the last epoch and number of points it drew, its draws. */
+    /** Per chart: whether its live canvas shows, the last epoch and number of points it drew, its draws, the
+     * epoch of its time-travel line (or null). */
     live: () => charts.map((c) => ({ chart: c.spec.selector, shown: !c.canvas.hidden, lastEpoch: c.live.lastX,
-      points: c.live.points, draws: c.live.draws })),
+      points: c.live.points, draws: c.live.draws, marker: c.live.marker ?? null })),
     update(s) {
       state = s;
       const h = s.history;
@@ -393,13 +409,13 @@ export function mountCharts(root, actions) {
       }
       if (logBox.checked !== s.view.logScale) logBox.checked = s.view.logScale;
       const now = performance.now();
-      const streaming = charts.map((c) => live(c, s, now));
+      const onCanvas = charts.map((c) => live(c, s, now));
       if (!P || busy) return;
       if (!pacer.ready(now)) return pacer.wake(actions.requestFrame);
       // the chart whose turn it is: due (its own interval passed) and with something to do, oldest first
       let soonest = Infinity;
       for (const c of [...charts].sort((a, b) => a.at - b.at)) {
-        if (streaming[charts.indexOf(c)]) continue; // drawn live meanwhile
+        if (onCanvas[charts.indexOf(c)]) continue; // on its canvas meanwhile
         const due = c.at + (c.visible || !isRunning(s) ? MIN_INTERVAL : HIDDEN_INTERVAL);
         if (!stale(c, s)) continue;
         if (due > now) {

@@ -2,8 +2,9 @@
 // DPR-1 screen thinner lines, see drawLive), drawn on a canvas laid over it. A Plotly update redraws its whole
 // chart and costs 20 ms on an idle machine, two to four times that while training takes a core — a long task
 // each time; this costs a millisecond or two.
-// Plotly takes over again (brought up to date) when the run stops streaming, the page travels in time, or a
-// pointer comes over the chart to hover it.
+// It also shows while the page travels in time, with the shown epoch's dotted line (a Plotly relayout for the
+// line cost 50-150 ms at each step of a scrubber drag). Plotly takes over again (brought up to date) when
+// the run stops streaming and the page shows the newest epoch, or a pointer comes over the chart to hover it.
 
 import { supText } from "../format.js";
 
@@ -48,10 +49,11 @@ function extent(traces, log) {
 /**
  * Draw `traces` (Plotly trace objects: x, y, line {color, width, dash}, yaxis "y2" for the right axis) on
  * `canvas`, `cssW` CSS pixels wide, with Plotly's layout's height, margins and y-axis type; `theme`: {ink,
- * plot, grid, zero}.
+ * plot, grid, zero, mark}; `marker`: the epoch the page shows while it travels in time (a dotted line, as
+ * the Plotly chart's), or null.
  * Returns what was drawn: {points, lastX}.
  */
-export function drawLive(canvas, cssW, traces, layout, theme) {
+export function drawLive(canvas, cssW, traces, layout, theme, marker = null) {
   const dpr = window.devicePixelRatio || 1;
   const cssH = layout.height;
   if (canvas.width !== Math.round(cssW * dpr) || canvas.height !== Math.round(cssH * dpr)) {
@@ -153,6 +155,16 @@ export function drawLive(canvas, cssW, traces, layout, theme) {
       pen = true;
       points++;
     }
+    ctx.stroke();
+  }
+  if (marker !== null) {
+    const x = Math.round(px(marker)) + 0.5;
+    ctx.strokeStyle = theme.mark;
+    ctx.lineWidth = 1;
+    ctx.setLineDash([2, 3]);
+    ctx.beginPath();
+    ctx.moveTo(x, y0);
+    ctx.lineTo(x, y0 + h);
     ctx.stroke();
   }
   ctx.restore();
