@@ -71,7 +71,7 @@ export function createActions(store, { requestFrame }) {
     if (stream) stream.close();
     const patch = {
       run, layerSizes: run.layer_sizes, activations: run.activations, grid: null, history: null, incoming: null, live: null, scrub: null,
-      following: true, timeline: { epochs: [], index: -1, loading: false }, data: null, selection: null,
+      following: true, timeline: { epochs: [], epoch: -1, index: -1, loading: false }, data: null, selection: null,
     };
     if (adoptConfig) patch.config = pageConfig(get().catalog, run.config);
     store.set(patch);

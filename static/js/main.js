@@ -180,7 +180,7 @@ store.subscribe((s) => {
     seen = key;
     if (s.run) {
       actions.refreshRuns();
-      actions.refreshEpochs();
+      actions.refreshEpochs(true); // (a pause: the newest stored epoch is where it paused)
       epochsAt = performance.now();
     }
   } else if (s.run && s.run.state === "running" && performance.now() - epochsAt > 3000) {

@@ -27,7 +27,7 @@ function initialState() {
     live: null, // newest decoded snapshot from the stream
     scrub: null, // snapshot fetched for time travel
     following: true, // show the live snapshot (false: time travel)
-    timeline: { epochs: [], index: -1, loading: false },
+    timeline: { epochs: [], epoch: -1, index: -1, loading: false }, // epoch: the run's newest when listed
     data: null, // GET /api/runs/{id}/data for the open run
     view: { edgeColor: "gradient", deltaMode: "probe", logScale: false, showTest: true, gradScale: "running", gradLog: false },
     selection: null, // {kind: "neuron", l, j} | {kind: "edge", l, i, j}

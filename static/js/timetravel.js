@@ -4,6 +4,7 @@
 import { api } from "./api.js";
 import { maxAbs } from "./colors.js";
 import { decodeSnapshot } from "./socket.js";
+import { isRunning } from "./state.js";
 
 const FAMILIES = ["dW", "delta", "mean_abs_delta"]; // the tensors whose colours may be fixed at epoch 0
 
@@ -22,8 +23,9 @@ export function createTimeTravel(store, fail) {
     if (!force && performance.now() - epochsAt < 300) return Promise.resolve();
     epochsAt = performance.now();
     const runId = s.run.id;
+    const epoch = s.run.epoch; // the run's newest epoch when asked: the list holds nothing later
     pending = api.snapshots(runId).then(({ epochs }) => {
-      if (get().run && get().run.id === runId) store.set({ timeline: { ...get().timeline, epochs } });
+      if (get().run && get().run.id === runId) store.set({ timeline: { ...get().timeline, epochs, epoch } });
     }, fail).finally(() => {
       pending = null;
     });
@@ -63,10 +65,36 @@ export function createTimeTravel(store, fail) {
     if (replaying === token) stopReplay();
   }
 
+  /**
+   * The snapshot of the `k`-th stored epoch of the list. Storage may have thinned that epoch away since the
+   * list was fetched (the newest stored epoch gives way to the next one as a run trains or steps): then the
+   * list again, and the stored epoch at the same place on the scrubber (End is still the newest), rather
+   * than an error.
+   */
+  async function fetchStored(runId, k) {
+    const old = get().timeline.epochs;
+    const want = old[k];
+    try {
+      return await api.snapshotBinary(runId, want);
+    } catch (err) {
+      if (err.status !== 404) throw err;
+    }
+    // the list again (a request already in flight may predate the thinning: then once more)
+    for (let tries = 0; tries < 2 && get().timeline.epochs.includes(want); tries++) await refreshEpochs(true);
+    const epochs = get().timeline.epochs;
+    if (!epochs.length || !get().run || get().run.id !== runId) return null;
+    const index = old.length > 1 ? Math.round((k / (old.length - 1)) * (epochs.length - 1)) : epochs.length - 1;
+    store.set({ timeline: { ...get().timeline, index } });
+    return api.snapshotBinary(runId, epochs[index]);
+  }
+
   async function scrubTo(index) {
     const s = get();
     if (!s.run) return;
-    if (!s.timeline.epochs.length) await refreshEpochs();
+    // the list again when the run has moved since it was fetched and the scrubber starts from live, or the
+    // run moves only by steps (a running run's list is refreshed every few seconds: main.js)
+    const moved = s.timeline.epoch !== s.run.epoch && (s.following || !isRunning(s));
+    if (!s.timeline.epochs.length || moved) await refreshEpochs(moved);
     const epochs = get().timeline.epochs;
     if (!epochs.length) return;
     index = Math.max(0, Math.min(epochs.length - 1, index));
@@ -79,8 +107,8 @@ export function createTimeTravel(store, fail) {
       while (scrubJob.next >= 0) {
         const k = scrubJob.next;
         scrubJob.next = -1;
-        const buf = await api.snapshotBinary(runId, epochs[k]);
-        if (!get().run || get().run.id !== runId || get().following) break;
+        const buf = await fetchStored(runId, k);
+        if (!buf || !get().run || get().run.id !== runId || get().following) break;
         store.set({ scrub: decodeSnapshot(buf), timeline: { ...get().timeline, loading: scrubJob.next >= 0 } });
       }
     } catch (err) {

@@ -151,6 +151,18 @@ def animation_frames(page: Any, n: int = 2) -> None:
                   n)
 
 
+def pause_after(p: Any, epochs: int) -> dict[str, Any]:
+    """Play, pause once the run is at ``epochs`` or later, and wait until the page shows where it paused
+    (settle); the pointer off the diagram, so no hover marks are drawn."""
+    p.click("#play")
+    wait_state(p, "running")
+    p.wait_for_function("n => window.__bpv.run().epoch >= n", arg=epochs, timeout=30_000)
+    p.click("#play")
+    wait_state(p, "paused")
+    p.mouse.move(1, 1)
+    return settle(p)
+
+
 def quiet(page: Any, watch: Watch, timeout: float = 60.0) -> None:
     """Until every request the page has made is answered (or failed) and two frames have been drawn since:
     whatever those answers change has been applied. Playwright reports each request's end as it waits."""

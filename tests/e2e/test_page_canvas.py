@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from e2e_helpers import settle, shot, wait_curves, wait_state
+from e2e_helpers import pause_after, settle, shot, wait_curves
 
 # For every edge: the point along it farthest from every other edge, and that clearance (CSS px).
 SAMPLE_POINTS = """() => {
@@ -53,16 +53,6 @@ def weight_sign_of(rgba: list[int]) -> int:
     """+1 for Playground's blue, −1 for its orange, 0 for grey."""
     r, _, b, _ = rgba
     return 1 if b > r + 12 else -1 if r > b + 12 else 0
-
-
-def pause_after(p, epochs: int) -> dict:
-    p.click("#play")
-    wait_state(p, "running")
-    p.wait_for_function("n => window.__bpv.run().epoch >= n", arg=epochs, timeout=30_000)
-    p.click("#play")
-    wait_state(p, "paused")
-    p.mouse.move(1, 1)  # no hover marks on the canvas
-    return settle(p)
 
 
 def check_edges(p, tensor_name: str, sign_of, min_share: float) -> dict[tuple[int, int, int], int]:
