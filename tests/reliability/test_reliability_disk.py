@@ -75,8 +75,10 @@ def test_a_disk_that_fills_and_frees_mid_run_loses_no_epoch(make_server: Any, tm
             history = [p["epoch"] for p in kit.strict_loads(http.get(f"/api/runs/{run['id']}/history").text)["points"]]
         srv.stop()
         epochs, row = stored(srv.db_path, run["id"])
-        assert epochs == list(range(len(epochs))) and epochs == history, "every epoch stored once, in order"
-        # the epoch in flight at the stop may still come after the state message (docs/protocol.md)
+        assert epochs == list(range(len(epochs))), "every epoch stored once, in order"
+        # the epoch in flight at the stop may still come after the state message (docs/protocol.md): the
+        # history asked for right after "stopped" may not hold it yet, storage does
+        assert epochs[:len(history)] == history and len(epochs) - len(history) in (0, 1), (history[-3:], epochs[-3:])
         assert final["epoch"] <= epochs[-1] <= final["epoch"] + 1, (final["epoch"], epochs[-1])
         assert row == {"state": "stopped", "epoch": epochs[-1]}
         assert epochs[-1] > at_full + 20
