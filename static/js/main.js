@@ -6,7 +6,7 @@ import { createActions } from "./actions.js";
 import { api } from "./api.js";
 import { indexCatalog } from "./catalog.js";
 import { readHash } from "./hash.js";
-import { takeIncoming } from "./socket.js";
+import { SNAPSHOT_RATE, takeIncoming } from "./socket.js";
 import { createStore, shownSnapshot } from "./state.js";
 import { mountCharts } from "./views/charts.js";
 import { mountControls } from "./views/controls.js";
@@ -98,7 +98,7 @@ function render() {
 // from one tenth of a second to the next, while that CPU is the training's on a small machine.
 const PACE_MS = 2000;
 const MIN_RATE = 10;
-const MAX_RATE = 60; // one per animation frame
+const MAX_RATE = SNAPSHOT_RATE; // what the diagram draws of a streaming run, at most (the stream opens with it)
 const SNAPSHOT_BYTES = 6e6; // a second, at most (a few big snapshots, any number of small ones)
 const MIN_BYTES_RATE = 4; // however big the net
 const pacing = { at: 0, drawn: 0, received: 0, run: null, rate: MAX_RATE };
@@ -113,7 +113,7 @@ function pace(s) {
     && s.run.state === "running";
   const drew = (drawn - pacing.drawn) / dt;
   const got = (received - pacing.received) / dt;
-  if (runId !== pacing.run) pacing.rate = MAX_RATE; // a new stream starts with no limit
+  if (runId !== pacing.run) pacing.rate = MAX_RATE; // a new stream starts with this limit
   Object.assign(pacing, { at: now, drawn, received, run: runId });
   if (!measured) return;
   const bytes = s.live ? s.live.bytes : 0;

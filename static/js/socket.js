@@ -10,6 +10,10 @@
 import { History } from "./history.js";
 import { withMessage } from "./state.js";
 
+// Snapshots a second the page asks for when it opens a stream (docs/protocol.md, "frames"): what the diagram
+// draws of a streaming run (views/network.js, DIAGRAM_MS). main.js lowers it for what the page really draws.
+export const SNAPSHOT_RATE = 30;
+
 const decoder = new TextDecoder();
 let serial = 0;
 
@@ -57,6 +61,8 @@ export function takeIncoming(store) {
   if (s.run && snap.epoch > s.run.epoch) patch.run = { ...s.run, epoch: snap.epoch };
   store.apply(patch);
 }
+
+const paceText = (rate) => JSON.stringify({ type: "frames", max_rate: rate });
 
 /** The WebSocket URL of a run, on this page's own host; `since`: the last epoch the page has (or -1). */
 function wsUrl(runId, since) {
@@ -136,6 +142,7 @@ export function connectRun(store, runId, { since = -1 } = {}) {
     }
   };
   worker.onerror = (ev) => message("error", `the stream failed: ${ev.message || "the worker stopped"}`);
+  worker.postMessage({ type: "pace", text: paceText(SNAPSHOT_RATE) }); // sent on every (re)connection
   worker.postMessage({ type: "open", url: wsUrl(runId, since) });
 
   return {
@@ -149,7 +156,7 @@ export function connectRun(store, runId, { since = -1 } = {}) {
     /** Ask the server for at most `rate` snapshots a second on this stream (what the page can draw). */
     pace(rate) {
       if (closed) return;
-      worker.postMessage({ type: "pace", text: JSON.stringify({ type: "frames", max_rate: rate }) });
+      worker.postMessage({ type: "pace", text: paceText(rate) });
     },
     frameDone() {
       if (!unacknowledged || closed) return;

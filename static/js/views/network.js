@@ -5,8 +5,15 @@
 // The frames are drawn by a worker (network_drawer.js, network_worker.js) on the canvas handed to it: the
 // page's main thread decides what to draw and when, the worker spends the milliseconds of rasterising it.
 // While a run streams, a new snapshot is drawn when the last draw's cost allows (Pacer: the diagram takes at
-// most SHARE of a core; a small net is drawn every frame, a big one every few); a click, a hover or a
-// change of colouring is drawn as soon as the draw in progress is done. The captions sit on a canvas of
+// most SHARE of a core; a small net is drawn every other frame, a big one every few); a click, a hover or a
+// change of colouring is drawn as soon as the draw in progress is done.
+//
+// Every other frame (DIAGRAM_MS), not every frame: a new snapshot on the diagram costs the machine ~6 ms of
+// CPU however small the net — receiving it in three processes, posting it to the drawing worker, committing
+// and compositing a canvas of ~700 × 400 pixels in software — against ~0.6 ms for drawing a 2-4-2-1 net.
+// At 60 redraws a second that was ~0.3 of a core, taken from a training run on the same machine (watched on
+// Playground's defaults it trained at 0.83 of a core, at 30 redraws 0.91: benchmarks/bench_watch.py); the
+// colours that change from one thirtieth of a second to the next are the same to the eye. The captions sit on a canvas of
 // their own, drawn when the layout changes. The legends' numbers and the hover box change at most LABELS_HZ
 // times a second: faster than that they cannot be read, and each change costs the page a layout.
 
@@ -23,6 +30,7 @@ import { computeLayout, hitTest } from "./network_layout.js";
 
 const $ = (root, sel) => root.querySelector(sel);
 const SHARE = 0.35; // of a core, at most, for redrawing the diagram with new snapshots
+const DIAGRAM_MS = 30; // between redraws with new snapshots, at least: every other frame at 60 Hz (30 a second)
 const LABELS_MS = 250; // legends and the hover box: at most 4 changes a second
 const ROW_PX = 12; // px per input row when the inputs are many
 const MAX_HEIGHT = 640; // px: the diagram grows for many inputs up to here
@@ -33,7 +41,7 @@ export function mountNetwork(root, actions) {
   const canvas = $(root, "canvas.net");
   const captions = $(root, "canvas.net-static");
   const tip = $(root, ".tip");
-  const pacer = new Pacer({ share: SHARE });
+  const pacer = new Pacer({ share: SHARE, minInterval: DIAGRAM_MS });
   const renderer = new NetworkRenderer(); // its theme is the worker's; it draws the benchmarks' frames here
   let legend = renderer.legend; // the last drawn frame's colour scales (the worker's)
   const drawer = createDrawer(canvas, {
