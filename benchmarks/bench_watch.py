@@ -20,8 +20,10 @@ Per workload and repetition (repetitions interleaved, the order of the apps alte
 - **interaction while streaming** (ours): a click on a neuron, then on an edge (a weight-matrix cell for wide
   nets) → the next animation frame after the inspector shows the new selection, in ms from the
   pointerdown; and dragging the time-travel scrubber across for ~1.5 s: fps and the longest task meanwhile.
-- **10 watchers** (ours, defaults): the page plus 9 plain WebSocket clients reading everything; epochs/s
-  against the unwatched run of the same repetition.
+- **10 watchers** (ours, defaults): the page plus 9 plain WebSocket clients reading everything, each asking
+  for the snapshots a page asks for (30 a second); epochs/s against the unwatched run of the same
+  repetition, and the CPU the 9 clients took meanwhile (this process: they share the machine's two cores
+  with the server, the training and Chromium, where a class's would be on its own machines).
 - **learning time** (defaults): wall-clock seconds from pressing play to a test loss < 0.05 on screen (our
   cost readout, Playground's ``#loss-test``), read every animation frame.
 
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import subprocess
@@ -84,6 +87,7 @@ PROBE = """(() => {
   }).observe({ type: "longtask" });
 })();"""
 
+PAGE_SNAPSHOT_RATE = 30  # what our page asks for when it opens a stream (static/js/socket.js, SNAPSHOT_RATE)
 OURS_EPOCH = "() => window.__bpv.run().epoch"
 PG_EPOCH = "() => Number(document.querySelector('#iter-number').textContent.replace(/\\D/g, ''))"
 SAMPLE = "() => ({{ t: performance.now(), frames: window.__probe.frames, epoch: ({})() }})"  # .format(epoch JS)
@@ -308,7 +312,9 @@ def playground_watched(browser: Any, pg_url: str, wl: Workload, warm: float, win
 
 
 class Watchers:
-    """n plain WebSocket clients reading every message of a run's stream, in a thread of their own."""
+    """n plain WebSocket clients reading every message of a run's stream, in a thread of their own. Each asks
+    for the snapshots a page asks for when it opens the stream (``frames``, socket.js SNAPSHOT_RATE): the
+    stream of nine more pages, received here in Python, on this machine's two cores."""
 
     def __init__(self, url: str, n: int) -> None:
         self.url, self.n = url, n
@@ -322,6 +328,7 @@ class Watchers:
         from websockets.asyncio.client import connect
 
         async with connect(self.url, max_size=None, compression=None) as ws:
+            await ws.send(json.dumps({"type": "frames", "max_rate": PAGE_SNAPSHOT_RATE}))
             self.open += 1  # one event loop: no lock needed
             if self.open == self.n:
                 self.ready.set()
@@ -355,7 +362,9 @@ def ten_watchers(browser: Any, server: Server, wl: Workload, warm: float, window
             page.click("#play")
             page.wait_for_function("() => window.__bpv.run().epoch >= 1", timeout=60_000)
             time.sleep(warm)
+            cpu0 = time.process_time()
             s = window_stats(page, OURS_EPOCH, window)
+            res.add(wl.key, "ours×10", "clients_cpu", (time.process_time() - cpu0) / window)
             res.add(wl.key, "ours×10", "epochs", s["epochs"])
             res.add(wl.key, "ours×10", "fps", s["fps"])
             res.add(wl.key, "ours×10", "long10", s["long10"])
@@ -434,7 +443,8 @@ def report(res: Results, wls: list[Workload], reps: int, loads: list[tuple[float
                       f"{cell(g(app, 'longest')):>18}")
         line = f"  ours watched/unwatched {ratio(g('ours', 'epochs'), g('ours', 'unwatched'))}"
         if g("ours×10", "epochs"):
-            line += f" · 10 watchers/unwatched {ratio(g('ours×10', 'epochs'), g('ours', 'unwatched'))}"
+            line += (f" · 10 watchers/unwatched {ratio(g('ours×10', 'epochs'), g('ours', 'unwatched'))} (the 9 "
+                     f"clients here took {cell(g('ours×10', 'clients_cpu'), '{:.2f}')} of a core)")
         for other in ("Playground", "before"):
             if g(other, "epochs"):
                 line += (f" · ours/{other}: epochs/s {ratio(g('ours', 'epochs'), g(other, 'epochs'))}, "
