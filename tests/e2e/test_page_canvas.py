@@ -189,3 +189,41 @@ def test_inspector_numbers_equal_the_snapshot(page, server):
     p.keyboard.press("Escape")
     p.wait_for_function("() => document.querySelector('#inspector').classList.contains('empty')")
     assert watch.errors() == []
+
+
+# Draw edges with the diagram's own code on a canvas of the page: black, on transparent pixels, so a pixel's
+# alpha is the line's coverage. `extra` more edges of width 1 far off the canvas switch drawEdges to its
+# grouped paths (over 64 edges in a gap). Returns the alpha of columns x = 100 (the horizontal edge, y 10-50)
+# and x = 60 (the diagonal one, y 90-130).
+EDGE_ALPHA = """async ([extra]) => {
+  const { drawEdges } = await import("/static/js/views/network_edges.js");
+  const lines = [10, 30, 190, 30, 10, 60, 110, 160];  // horizontal; 45° down
+  const ws = [5, 2.5];  // |w| 5 → 10 px wide; 2.5 → 5.5 px
+  for (let k = 0; k < extra; k++) { lines.push(-300, k, -200, k); ws.push(0); }
+  const n = ws.length;
+  const snap = { tensors: { W1: { data: Float32Array.from(ws), shape: [1, n] },
+                            dW1: { data: new Float32Array(n).fill(1), shape: [1, n] } } };
+  const prep = { colorName: "dW", edgeMax: 1, scale: { css: Array(256).fill("#000"), curve: "lin" } };
+  const c = new OffscreenCanvas(200, 200);
+  const ctx = c.getContext("2d");
+  drawEdges(ctx, { l: 1, rows: 1, cols: n, edges: Float32Array.from(lines) }, snap, prep, 1);
+  const col = (x, y0, y1) => Array.from(ctx.getImageData(x, y0, 1, y1 - y0).data.filter((_, i) => i % 4 === 3));
+  return { horizontal: col(100, 10, 50), diagonal: col(60, 90, 130) };
+}"""
+
+
+def test_a_wide_edge_is_one_solid_line_as_wide_as_its_weight(page):
+    # wide edges are stacks of 1-pixel lines (network_edges.js, stackedLines): together they must read as one
+    # line of Playground's width, 1 + 1.8|w| px measured square to the line, with no gaps or hatching inside
+    p, watch = page
+    # one path per edge: the exact width; grouped paths: the width class's (network_edges.js, WIDTH_CLASSES)
+    for extra, widths in ((0, (10.0, 5.5)), (100, (8.0, 5.0))):
+        alpha = p.evaluate(EDGE_ALPHA, [extra])
+        for name, width in (("horizontal", widths[0]), ("diagonal", widths[1] * math.sqrt(2))):  # a column cuts 45°
+            col = alpha[name]
+            inked = [k for k, a in enumerate(col) if a > 127]
+            assert inked and abs(len(inked) - width) <= 1.2, (extra, name, col)
+            assert inked == list(range(inked[0], inked[-1] + 1)), (extra, name, col)  # one band
+            inside = col[inked[0] + 1:inked[-1]]
+            assert min(inside) >= 240, f"hatched: {extra, name, col}"
+    assert watch.errors() == []
