@@ -62,9 +62,9 @@ def check_edges(p, tensor_name: str, sign_of, min_share: float) -> dict[tuple[in
     n = sizes(p)
     js = "([name, k]) => window.__bpv.value(name, k)"
     vals = [p.evaluate(js, [f"{tensor_name}{e['l']}", e["i"] * n[e["l"]] + e["j"]]) for e in points]
+    pixels = p.evaluate(PIXELS, points)  # (once what the page shows is drawn: the legend is the drawn frame's)
     vmax = p.evaluate("window.__bpv.network().legend.edgeMax")
     assert vmax >= max(abs(v) for v in vals) * (1 - 1e-6)
-    pixels = p.evaluate(PIXELS, points)
     checked = {}
     for e, v, px in zip(points, vals, pixels, strict=True):
         if e["clear"] < 6 or abs(v) < min_share * vmax:

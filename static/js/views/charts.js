@@ -10,10 +10,11 @@
 // - a trace holds about CAP points at most: every s-th epoch (s a power of two, doubled and the chart rebuilt
 //   when the trace would pass CAP) plus the newest epoch of each update, so a run of 100 000 epochs costs
 //   what a run of 1 000 does;
-// - while the run streams and the page follows it, or the page travels in time, a chart Plotly has drawn
-//   once is drawn on a canvas laid over it instead (livechart.js: the same traces, a millisecond or two, at
-//   most every LIVE_MS, and at once when the shown epoch moves), and Plotly is brought up to date when the
-//   page shows the newest epoch of a run that does not stream, or a pointer comes over the chart to hover it.
+// - while the run streams and the page follows it (once Plotly has drawn the chart), or the page travels in
+//   time (at once: the canvas builds the legend itself), the chart is drawn on a canvas laid over Plotly's
+//   instead (livechart.js: the same traces, a millisecond or two, at most every LIVE_MS, and at once when the
+//   shown epoch moves), and Plotly is brought up to date when the page shows the newest epoch of a run that
+//   does not stream, or a pointer comes over the chart to hover it.
 
 import { fmt, fmtPct, setText, supText } from "../format.js";
 import { Pacer } from "../pace.js";
@@ -330,7 +331,7 @@ export function mountCharts(root, actions) {
    * time), and draw it when due. */
   function live(c, s, now) {
     const drawn = c.drawn && c.drawn.key === c.spec.key(s);
-    const onCanvas = P && !c.hover && (s.following ? drawn && isRunning(s) : true);
+    const onCanvas = P && !c.hover && (!s.following || (drawn && isRunning(s)));
     // the canvas stays until Plotly has caught up, so that the curve never steps back
     const shown = onCanvas || (!c.canvas.hidden && stale(c, s));
     if (c.canvas.hidden === shown) c.canvas.hidden = !shown;

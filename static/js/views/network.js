@@ -20,7 +20,7 @@
 import { GRAD_SCALE, LOG_DECADES, VALUE_SCALE, drawLegendBar } from "../colors.js";
 import { fmt, selectTitle, setHidden, setText } from "../format.js";
 import { Pacer } from "../pace.js";
-import { shownSnapshot, tensor } from "../state.js";
+import { isRunning, shownSnapshot, tensor } from "../state.js";
 import { drawCaptions } from "./network_captions.js";
 import { describe, inputColumn } from "./network_tip.js";
 import { NetworkRenderer, canvasTheme } from "./network_draw.js";
@@ -30,7 +30,7 @@ import { computeLayout, hitTest } from "./network_layout.js";
 
 const $ = (root, sel) => root.querySelector(sel);
 const SHARE = 0.35; // of a core, at most, for redrawing the diagram with new snapshots
-const DIAGRAM_MS = 30; // between redraws with new snapshots, at least: every other frame at 60 Hz (30 a second)
+const DIAGRAM_MS = 30; // between redraws of a streaming run, at least: every other frame at 60 Hz (30 a second)
 const LABELS_MS = 250; // legends and the hover box: at most 4 changes a second
 const ROW_PX = 12; // px per input row when the inputs are many
 const MAX_HEIGHT = 640; // px: the diagram grows for many inputs up to here
@@ -41,7 +41,7 @@ export function mountNetwork(root, actions) {
   const canvas = $(root, "canvas.net");
   const captions = $(root, "canvas.net-static");
   const tip = $(root, ".tip");
-  const pacer = new Pacer({ share: SHARE, minInterval: DIAGRAM_MS });
+  const pacer = new Pacer({ share: SHARE });
   const renderer = new NetworkRenderer(); // its theme is the worker's; it draws the benchmarks' frames here
   let legend = renderer.legend; // the last drawn frame's colour scales (the worker's)
   const drawer = createDrawer(canvas, {
@@ -261,6 +261,7 @@ export function mountNetwork(root, actions) {
       const serial = usable ? usable.serial : -1;
       if (scene === drawnScene && serial === drawnSnap) return drawer.settled();
       if (drawer.busy()) return; // one draw at a time: the newest state is drawn when this one is done
+      pacer.minInterval = s.following && isRunning(s) ? DIAGRAM_MS : 0; // a step or the scrubber: at once
       if (scene === drawnScene && !pacer.ready()) {
         pacer.wake(actions.requestFrame);
         return;
