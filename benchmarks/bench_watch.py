@@ -14,6 +14,10 @@ Per workload and repetition (repetitions interleaved, the order of the apps alte
 - **epochs/s watched**: the epoch counter the page shows, over a window after a warm-up.
 - **epochs/s unwatched** (ours): the same config started over REST with no page and no WebSocket open, from
   the run's epoch counter (GET /api/runs/{id}).
+- **one run by turns** (ours): one run started over REST, measured unwatched, then with our page open on it
+  (``#run=…``, after a warm-up), then unwatched again, three times; each watched window against the mean of
+  the unwatched windows beside it, and the median of the three. The machine's speed drifts between separate
+  runs minutes apart; windows seconds apart on one run see the same machine.
 - **fps**: requestAnimationFrame callbacks per second in the page (an init script counts them in both apps).
 - **long tasks**: PerformanceObserver 'longtask' entries (main-thread tasks over 50 ms) in the window, per
   10 s, and the longest.
@@ -296,6 +300,45 @@ def ours_unwatched(server: Server, wl: Workload, warm: float, window: float, res
         stop_running(server)
 
 
+def rest_rate(server: Server, run_id: str, window: float) -> float:
+    """The run's epochs a second over `window`, from its epoch counter (GET /api/runs/{id})."""
+    e0, t0 = server.get(f"/api/runs/{run_id}")["epoch"], time.monotonic()
+    time.sleep(window)
+    e1, t1 = server.get(f"/api/runs/{run_id}")["epoch"], time.monotonic()
+    return (e1 - e0) / (t1 - t0)
+
+
+def ours_alternating(browser: Any, server: Server, wl: Workload, warm: float, window: float, res: Results,
+                     pairs: int = 3) -> None:
+    """One run, by turns unwatched and watched (our page opened on it, #run=…), each window measured by the
+    same counter: watched/unwatched from windows seconds apart, where the machine's speed drifts between
+    separate runs (the same run alone went 450-800 epochs/s within minutes here)."""
+    run = server.send("POST", "/api/runs", wl.rest())
+    try:
+        time.sleep(warm)
+        ratios = []
+        before = rest_rate(server, run["id"], window)
+        for _ in range(pairs):
+            page, _ = new_page(browser, **VIEWPORT)
+            try:
+                page.goto(server.url + f"/#run={run['id']}")
+                wait_drawn(page, timeout=60_000)
+                page.wait_for_function("() => document.querySelector('.cost-chart .main-svg') !== null",
+                                       timeout=120_000)
+                page.wait_for_function("() => window.__bpv.run().state === 'running'", timeout=60_000)
+                time.sleep(warm)
+                watched = rest_rate(server, run["id"], window)
+            finally:
+                page.context.close()
+            time.sleep(1)  # the page's processes wind down
+            after = rest_rate(server, run["id"], window)
+            ratios.append(2 * watched / (before + after))
+            before = after
+        res.add(wl.key, "ours", "alternating", statistics.median(ratios))
+    finally:
+        stop_running(server)
+
+
 def playground_watched(browser: Any, pg_url: str, wl: Workload, warm: float, window: float, res: Results) -> None:
     page, _ = new_page(browser, **VIEWPORT)
     page.add_init_script(PROBE)
@@ -442,6 +485,8 @@ def report(res: Results, wls: list[Workload], reps: int, loads: list[tuple[float
                       f"{cell(g(app, 'fps'), '{:.1f}'):>20}{cell(g(app, 'long10'), '{:.1f}'):>20}"
                       f"{cell(g(app, 'longest')):>18}")
         line = f"  ours watched/unwatched {ratio(g('ours', 'epochs'), g('ours', 'unwatched'))}"
+        if g("ours", "alternating"):
+            line += f" (one run by turns: {cell(g('ours', 'alternating'), '{:.2f}')}×)"
         if g("ours×10", "epochs"):
             line += (f" · 10 watchers/unwatched {ratio(g('ours×10', 'epochs'), g('ours', 'unwatched'))} (the 9 "
                      f"clients here took {cell(g('ours×10', 'clients_cpu'), '{:.2f}')} of a core)")
@@ -508,7 +553,7 @@ def main() -> None:
                   f"{window:g} s windows · load average {loads[0][0]:.2f}", flush=True)
             for rep in range(reps):
                 for k, wl in enumerate(wls):
-                    steps = (["watched", "unwatched"] + (["before"] if args.before else [])
+                    steps = (["watched", "unwatched", "alternating"] + (["before"] if args.before else [])
                              + (["playground"] if wl.playground else []))
                     if rep % 2:
                         steps.reverse()
@@ -519,6 +564,8 @@ def main() -> None:
                             ours_watched(browser, servers[app], app, wls_of[app][k], warm, window, res, args.trace, rep)
                         elif step == "unwatched":
                             ours_unwatched(server, wl, warm, window, res)
+                        elif step == "alternating":
+                            ours_alternating(browser, server, wl, warm, window, res)
                         else:
                             playground_watched(browser, pg_url, wl, warm, window, res)
                 if wls[0].key == "defaults":
