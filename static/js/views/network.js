@@ -6,16 +6,16 @@
 // page's main thread decides what to draw and when, the worker spends the milliseconds of rasterising it.
 // While a run streams, a new snapshot is drawn when the last draw's cost allows (Pacer: the diagram takes at
 // most SHARE of a core; a small net is drawn every other frame, a big one every few); a click, a hover or a
-// change of colouring is drawn as soon as the draw in progress is done.
+// change of colouring is drawn as soon as the draw in progress is done. The captions sit on a canvas of
+// their own, drawn when the layout changes. The legends' numbers and the hover box change at most every
+// LABELS_MS: faster than that they cannot be read, and each change costs the page a layout.
 //
 // Every other frame (DIAGRAM_MS), not every frame: a new snapshot on the diagram costs the machine ~6 ms of
 // CPU however small the net — receiving it in three processes, posting it to the drawing worker, committing
 // and compositing a canvas of ~700 × 400 pixels in software — against ~0.6 ms for drawing a 2-4-2-1 net.
-// At 60 redraws a second that was ~0.3 of a core, taken from a training run on the same machine (watched on
-// Playground's defaults it trained at 0.83 of a core, at 30 redraws 0.91: benchmarks/bench_watch.py); the
-// colours that change from one thirtieth of a second to the next are the same to the eye. The captions sit on a canvas of
-// their own, drawn when the layout changes. The legends' numbers and the hover box change at most LABELS_HZ
-// times a second: faster than that they cannot be read, and each change costs the page a layout.
+// At 60 redraws a second that was ~0.3 of a core, taken from a training run on the same machine (beside the
+// page that drew every frame, on Playground's defaults: the browser 0.71 → 0.61 of a core, the training
+// 0.82 → 0.87); the colours that change from one thirtieth of a second to the next are the same to the eye.
 
 import { GRAD_SCALE, LOG_DECADES, VALUE_SCALE, drawLegendBar } from "../colors.js";
 import { fmt, selectTitle, setHidden, setText } from "../format.js";
