@@ -105,7 +105,7 @@ const pacing = { at: 0, drawn: 0, received: 0, run: null, rate: MAX_RATE };
 function pace(s) {
   const now = performance.now();
   if (now - pacing.at < PACE_MS) return;
-  const drawn = network.debug() ? network.debug().frames : 0;
+  const drawn = network.drawn(); // (not debug(): that lays the page out and lists every edge)
   const received = s.received || 0;
   const runId = s.run ? s.run.id : null;
   const dt = (now - pacing.at) / 1000;
@@ -250,7 +250,7 @@ Object.defineProperty(window, "__bpv", {
       const h = store.state.history;
       return h ? Array.from(h.column(name), (v) => (Number.isNaN(v) ? null : v)) : [];
     },
-    counters: () => ({ snapshots: store.state.received, frames: network.debug() ? network.debug().frames : 0,
+    counters: () => ({ snapshots: store.state.received, frames: network.drawn(),
       snapshotRate: pacing.rate, snapshotBytes: store.state.live ? store.state.live.bytes : 0 }),
     /** Main-thread ms per view since the page opened (Plotly's own tasks under "charts (Plotly)"). */
     liveCharts: () => charts.live(),

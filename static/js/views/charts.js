@@ -209,15 +209,15 @@ function tracesAt(chart, s, stride) {
   return { traces: chart.spec.traces(s, x, ys), count: idx.length };
 }
 
-/** Draw `chart` on its live canvas from `s` (about a point per pixel column: more would not show). */
-function drawLiveChart(chart, s) {
+/** Draw `chart` on its live canvas from `s` (about a point per pixel column: more would not show); `travel`:
+ * the snapshot shown while the page travels in time (a dotted line at its epoch), or false. */
+function drawLiveChart(chart, s, travel) {
   const n = s.history ? s.history.length : 0;
   const { traces } = tracesAt(chart, s, strideFor(n, Math.max(100, chart.width)));
   buildLegend(chart, chart.spec.key(s), traces);
   const layout = chart.spec.layout(s);
   const height = `${layout.height}px`;
   if (chart.canvas.style.height !== height) chart.canvas.style.height = height;
-  const travel = !s.following && shownSnapshot(s);
   const drawn = drawLive(chart.canvas, chart.width, traces, layout, THEMES[s.theme] || THEMES.light,
     travel ? travel.epoch : null);
   Object.assign(chart.live, { len: n, lastX: drawn.lastX, points: drawn.points, draws: chart.live.draws + 1,
@@ -343,7 +343,7 @@ export function mountCharts(root, actions) {
       if (now - c.live.at >= LIVE_MS || key !== c.live.key) {
         c.live.at = now;
         c.live.key = key;
-        drawLiveChart(c, s);
+        drawLiveChart(c, s, travel);
       } else {
         later(c.live.at + LIVE_MS - now);
       }

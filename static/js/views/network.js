@@ -287,6 +287,8 @@ export function mountNetwork(root, actions) {
     /** The layout drawn (network_layout.js), or null before the first: the walkthrough draws on it. */
     layout: () => layout,
     /** Geometry for tests and benchmarks (CSS px relative to the canvas). */
+    /** Frames drawn since the page opened (cheap: for the frame loop's pacing). */
+    drawn: () => frames,
     debug() {
       if (!layout) return null;
       const r = canvas.getBoundingClientRect();
