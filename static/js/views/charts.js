@@ -1,5 +1,6 @@
 // Live charts (Plotly, served by our own server): train/test cost and accuracy per epoch, and the
-// per-layer norms ‖δˡ‖ and ‖∂C/∂Wˡ‖ (log scale) that show vanishing or exploding gradients.
+// per-layer norms ‖δˡ‖ and ‖∂C/∂Wˡ‖ (log scale) that show vanishing or exploding gradients. What each chart
+// shows (traces, layout, thinning) is in chart_specs.js; this module decides when and by whom it is drawn.
 //
 // Any Plotly update redraws its whole chart: 15–30 ms here, whatever it adds. So while a run streams:
 // - a chart is extended (extendTraces, every point since the last update) at most 10 times a second, and
@@ -16,44 +17,19 @@
 //   shown epoch moves), and Plotly is brought up to date when the page shows the newest epoch of a run that
 //   does not stream, or a pointer comes over the chart to hover it.
 
-import { fmt, fmtPct, setText, supText } from "../format.js";
+import { fmt, fmtPct, setText } from "../format.js";
 import { Pacer } from "../pace.js";
 import { gradientScope } from "../catalog.js";
 import { isRunning, shownSnapshot } from "../state.js";
+import { CAP, COST, NORMS, THEMES, pick, scrubShape, strideFor, thinIndices, tracesOf } from "./chart_specs.js";
 import { drawLive } from "./livechart.js";
 
 const PLOTLY_URL = "/static/vendor/plotly.min.js";
-const CAP = 1000; // points per trace
 const MIN_INTERVAL = 100; // ms between updates of one chart (≤ 10 Hz)
 const HIDDEN_INTERVAL = 2000; // ms between updates of a chart out of view
 const BUDGET = 0.08; // share of the main thread the charts may take: the diagram comes first
 const LIVE_MS = 100; // ms between live redraws of one chart (≤ 10 Hz)
-const LAYER_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79"];
-const OVERLAY_COLORS = ["#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79"];
 const CONFIG = { displayModeBar: false, responsive: true };
-// What every redraw would otherwise measure and lay out again is left to the page: the legend is HTML
-// (legendOf), axis titles are in the panel's text, margins are fixed (no automargin pass).
-const THEMES = {
-  light: { ink: "#444", plot: "#fff", grid: "#eee", zero: "#ccc", mark: "#333" },
-  dark: { ink: "#c9d1d6", plot: "#1b2327", grid: "#2c363b", zero: "#46525a", mark: "#ddd" },
-};
-function baseLayout(s) {
-  const t = THEMES[s.theme] || THEMES.light;
-  const axis = { gridcolor: t.grid, zerolinecolor: t.zero, linecolor: t.zero, automargin: false };
-  return {
-    font: { family: "system-ui, sans-serif", size: 11, color: t.ink }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: t.plot,
-    showlegend: false, hovermode: "x unified", hoverlabel: { namelength: 40 },
-    xaxis: { ...axis, rangemode: "nonnegative" }, yaxis: { ...axis, exponentformat: "e" },
-  };
-}
-
-/**
- * Text for Plotly, which reads some HTML in trace names, hovers and titles (links, styles): a name a person
- * gave is escaped, so it shows as the text it is.
- */
-export function plotlyText(text) {
-  return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
-}
 
 let plotly = null;
 function loadPlotly() {
@@ -69,101 +45,6 @@ function loadPlotly() {
   }
   return plotly;
 }
-
-/** The history indices a chart shows from index `from` on: multiples of `stride`, and the newest (n − 1). */
-export function thinIndices(from, n, stride) {
-  const out = [];
-  for (let k = Math.ceil(from / stride) * stride; k < n; k += stride) out.push(k);
-  if (n - 1 >= from && out[out.length - 1] !== n - 1) out.push(n - 1);
-  return out;
-}
-
-/** The smallest power of two s with ⌈n / s⌉ ≤ cap. */
-function strideFor(n, cap = CAP) {
-  let s = 1;
-  while (Math.ceil(n / s) > cap) s *= 2;
-  return s;
-}
-
-/** Values of a history column at the given indices (null where missing: a gap in the line). */
-function pick(history, name, idx) {
-  const col = history.column(name);
-  return idx.map((k) => (Number.isNaN(col[k]) ? null : col[k]));
-}
-
-function scrubShape(s) {
-  const snap = shownSnapshot(s);
-  if (s.following || !snap) return [];
-  const color = (THEMES[s.theme] || THEMES.light).mark;
-  return [{ type: "line", xref: "x", yref: "paper", x0: snap.epoch, x1: snap.epoch, y0: 0, y1: 1, line: { color, width: 1, dash: "dot" } }];
-}
-
-const COST_COLUMNS = ["train_cost", "test_cost", "accuracy"];
-
-/** The cost chart: train and test cost, test accuracy on the right axis, and overlaid runs' train cost. */
-const COST = {
-  selector: ".cost-chart",
-  note: "",
-  columns: () => COST_COLUMNS,
-  traces(s, x, ys) {
-    const traces = [
-      { name: "train", x, y: ys[0], line: { color: "#0877bd", width: 2 } },
-      { name: "test", x, y: ys[1], line: { color: "#f59322", width: 2 } },
-      { name: "test acc. (right)", x, y: ys[2], yaxis: "y2", line: { color: "#2ca02c", width: 1.5, dash: "dot" } },
-    ];
-    Object.entries(s.overlays).forEach(([id, o], k) => {
-      if (s.run && id === s.run.id) return;
-      const stride = strideFor(o.points.length);
-      const pts = thinIndices(0, o.points.length, stride).map((i) => o.points[i]);
-      // `label` is the legend's (HTML, set as text); `name` is Plotly's, escaped: it shows in the hover
-      const label = `${o.name || id} (train)`;
-      traces.push({ name: plotlyText(label), label, x: pts.map((p) => p.epoch), y: pts.map((p) => p.train_cost),
-        line: { color: OVERLAY_COLORS[k % OVERLAY_COLORS.length], width: 1.5, dash: "dash" } });
-    });
-    return traces.map((t) => ({ type: "scatter", mode: "lines", hovertemplate: "%{y:.4g}", ...t }));
-  },
-  layout(s) {
-    const classification = s.run ? s.run.task === "classification" : true;
-    const base = baseLayout(s);
-    return {
-      ...base, margin: { l: 46, r: classification ? 36 : 12, t: 8, b: 22 }, height: 160,
-      xaxis: { ...base.xaxis, zeroline: false },
-      yaxis: { ...base.yaxis, type: s.view.logScale ? "log" : "-" }, // "-": Plotly's own choice, linear for numbers
-      yaxis2: { overlaying: "y", side: "right", range: [0, 1.02], visible: classification, tickformat: ".0%", showgrid: false,
-        tickmode: "array", tickvals: [0, 0.5, 1], fixedrange: true },
-      shapes: scrubShape(s), uirevision: s.run ? s.run.id : "none",
-    };
-  },
-  key: (s) => [s.run ? s.run.id : "", s.view.logScale, s.rev.overlays || 0, s.run ? s.run.task : "", s.theme].join("|"),
-};
-
-const layersOf = (s) => Math.max(0, s.layerSizes.length - 1);
-
-/** The norms chart: ‖δˡ‖ (solid) and ‖∂C/∂Wˡ‖ (dotted) per layer, log scale (ticks at powers of ten). */
-const NORMS = {
-  selector: ".norm-chart",
-  note: "",
-  columns: (s) => Array.from({ length: layersOf(s) }, (_, l) => [`delta_norms.${l}`, `grad_norms.${l}`]).flat(),
-  traces(s, x, ys) {
-    const traces = [];
-    for (let l = 0; l < layersOf(s); l++) {
-      const color = LAYER_COLORS[l % LAYER_COLORS.length];
-      // one legend entry per layer (its colour); the dash tells δ from ∂C/∂W (the note)
-      traces.push({ name: `‖δ${supText(l + 1)}‖`, label: `layer ${l + 1}`, x, y: ys[2 * l], line: { color, width: 1.5 } });
-      traces.push({ name: `‖∂C/∂W${supText(l + 1)}‖`, label: null, x, y: ys[2 * l + 1], line: { color, width: 1.5, dash: "dot" } });
-    }
-    return traces.map((t) => ({ type: "scatter", mode: "lines", hovertemplate: "%{y:.3g}", ...t }));
-  },
-  layout(s) {
-    const base = baseLayout(s);
-    return {
-      ...base, margin: { l: 46, r: 12, t: 6, b: 22 }, height: 140,
-      yaxis: { ...base.yaxis, type: "log", dtick: 1, exponentformat: "power", showexponent: "all" },
-      shapes: scrubShape(s), uirevision: s.run ? s.run.id : "none",
-    };
-  },
-  key: (s) => [s.run ? s.run.id : "", layersOf(s), s.theme].join("|"),
-};
 
 /** The history index of an epoch (the epochs are in order), or −1. */
 function indexOfEpoch(h, epoch) {
@@ -199,21 +80,12 @@ function chartOf(root, spec) {
   return chart;
 }
 
-/** `chart`'s traces from `s`'s history, every `stride`-th epoch and the newest; `count`: points per trace. */
-function tracesAt(chart, s, stride) {
-  const h = s.history;
-  const n = h ? h.length : 0;
-  const idx = n ? thinIndices(0, n, stride) : [];
-  const x = n ? pick(h, "epoch", idx) : [];
-  const ys = chart.spec.columns(s).map((c) => (n ? pick(h, c, idx) : []));
-  return { traces: chart.spec.traces(s, x, ys), count: idx.length };
-}
 
 /** Draw `chart` on its live canvas from `s` (about a point per pixel column: more would not show); `travel`:
  * the snapshot shown while the page travels in time (a dotted line at its epoch), or false. */
 function drawLiveChart(chart, s, travel) {
   const n = s.history ? s.history.length : 0;
-  const { traces } = tracesAt(chart, s, strideFor(n, Math.max(100, chart.width)));
+  const { traces } = tracesOf(chart.spec, s, strideFor(n, Math.max(100, chart.width)));
   buildLegend(chart, chart.spec.key(s), traces);
   const layout = chart.spec.layout(s);
   const height = `${layout.height}px`;
@@ -292,7 +164,7 @@ function full(P, chart, s, key, shapeKey) {
   const h = s.history;
   const n = h ? h.length : 0;
   const stride = strideFor(n);
-  const { traces, count } = tracesAt(chart, s, stride);
+  const { traces, count } = tracesOf(chart.spec, s, stride);
   return () => P.react(chart.el, traces, chart.spec.layout(s), CONFIG).then(() => {
     buildLegend(chart, key, traces);
     chart.drawn = { key, len: n, stride, count, shapeKey };
