@@ -2,7 +2,8 @@
 
     [uint32 LE header length H][H bytes UTF-8 JSON header][0–3 bytes padding to a multiple of 4][data]
 
-each tensor little-endian (``f4`` float32, ``u1`` uint8) at a byte offset from the start of the data.
+each tensor little-endian (``f4`` float32, ``u1`` uint8) at a byte offset from the start of the data; a
+``u1`` tensor with a ``range`` [lo, hi] (compact grids, for a client that asks for them) is read as float32.
 """
 
 from __future__ import annotations
@@ -94,5 +95,12 @@ def decode(frame: bytes) -> Snapshot:
         count = math.prod(shape)
         if min(shape, default=0) < 0 or offset < 0 or start + offset + count * dtype.itemsize > len(buf):
             raise FrameError(f"tensor {name!r} {list(shape)} at offset {offset} lies outside the frame")
-        tensors[name] = np.frombuffer(buf, dtype, count, start + offset).reshape(shape)
+        arr = np.frombuffer(buf, dtype, count, start + offset).reshape(shape)
+        if spec["dtype"] == "u1" and "range" in spec:  # compact: lo + q · (hi − lo) / 255
+            try:
+                lo, hi = (float(v) for v in spec["range"])
+            except (TypeError, ValueError):
+                raise FrameError(f"tensor {name!r}: 'range' must be [lo, hi], got {str(spec['range'])[:100]}") from None
+            arr = (lo + arr.astype(np.float64) * ((hi - lo) / 255)).astype(np.float32)
+        tensors[name] = arr
     return Snapshot(header, tensors)

@@ -616,8 +616,8 @@ def _parse(buf: bytes) -> tuple[tuple[int, bytes], int] | None:
 # -- the binary snapshot frame, by the letter of docs/protocol.md -------------------------------------------
 def check_frame_layout(frame: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Decode a binary snapshot frame by hand, following docs/protocol.md to the letter, and check it:
-    uint32 LE header length, UTF-8 JSON header, padding to a multiple of 4, f4 data at offsets that are
-    multiples of 4, tensors that tile the data section exactly. Returns (header, tensors)."""
+    uint32 LE header length, UTF-8 JSON header, padding to a multiple of 4, f4 (or u1, padded) data at
+    offsets that are multiples of 4, tensors that tile the data section exactly. Returns (header, tensors)."""
     assert isinstance(frame, bytes | bytearray) and len(frame) >= 4
     (h,) = struct.unpack_from("<I", frame, 0)
     assert 0 < h <= len(frame) - 4
@@ -642,6 +642,7 @@ def check_frame_layout(frame: bytes) -> tuple[dict[str, Any], dict[str, np.ndarr
         dtype = "<f4" if spec["dtype"] == "f4" else "u1"
         out[spec["name"]] = np.frombuffer(frame, dtype, count, start + spec["offset"]).reshape(spec["shape"])
         end = spec["offset"] + count * size
+        end += -end % 4 if spec["dtype"] == "u1" else 0  # a u1 tensor is padded to a multiple of 4 bytes
     assert start + end == len(frame), "the frame ends where the last tensor does"
     return header, out
 

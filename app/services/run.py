@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..schemas import RunConfig
+from ..worker.frames import compact_grids
 from ..worker.wire import Message
 from .history import Tail
 from .lifecycle import IllegalTransition, RunState, check_action, check_transition
@@ -74,6 +75,7 @@ class Run:
         self.frame_seq = 0
         self.frame_at = (-1, 0)  # (epoch, batch)
         self.frame_time = 0.0
+        self._compact: tuple[int, bytes] = (-1, b"")  # (frame_seq, the newest frame with compact grids)
         self.watchers: set[Watcher] = set()
         self.steps_left = 0
         self.stride = 1  # storage keeps the frames of epochs that are multiples of this
@@ -234,6 +236,15 @@ class Run:
         self._latest_changed = True
         self.touch()
         self._wake(True)
+
+    def frame_for(self, grids: str) -> bytes:
+        """The newest frame as a watcher asked for it: ``"f4"`` as built, ``"u1"`` with compact grids (made
+        once per frame, for every watcher that asks)."""
+        if grids == "f4" or not self.frame:
+            return self.frame
+        if self._compact[0] != self.frame_seq:
+            self._compact = (self.frame_seq, compact_grids(self.frame))
+        return self._compact[1]
 
     def unsaved_frame(self, epoch: int) -> bytes | None:
         """The frame of ``epoch`` if it waits for the storage writer (read your writes: it is stored soon)."""

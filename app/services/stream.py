@@ -58,12 +58,14 @@ class ProbeMessage(BaseModel):
 
 
 class FramesMessage(BaseModel):
-    """``{"type": "frames", "max_rate": r}``: this client takes at most r snapshots a second (a page asks for
-    what it can draw); it changes nothing of the run, so it needs no token."""
+    """``{"type": "frames", "max_rate": r, "grids": "u1"}``: this client takes at most r snapshots a second (a
+    page asks for what it can draw), with the grids as float32 (``"f4"``, the default) or compact (``"u1"``,
+    a quarter of the bytes); it changes nothing of the run, so it needs no token."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     type: Literal["frames"]
     max_rate: float = Field(gt=0, le=1000, allow_inf_nan=False)
+    grids: Literal["f4", "u1"] = "f4"
 
 
 class ClientError(Exception):
@@ -112,6 +114,7 @@ class StreamSession:
         self._metrics_due = 0.0  # loop time from which this client may have its next metrics message …
         self._frame_due = 0.0  # … and its next snapshot
         self._min_interval = 0.0  # seconds between this client's snapshots, at least (its "frames" message)
+        self._grids = "f4"  # how it takes the grids (its "frames" message)
         self._body: asyncio.Task[None] | None = None
         self._stalled = False
 
@@ -250,8 +253,9 @@ class StreamSession:
         loop = asyncio.get_running_loop()
         fanout = self.fanout
         frame_seq = -1
-        if run.frame and self.fanout.reserve_frame(self, len(run.frame)):  # the newest there is, at once
-            frame_seq, frame = run.frame_seq, run.frame
+        frame = run.frame_for(self._grids)
+        if frame and self.fanout.reserve_frame(self, len(frame)):  # the newest there is, at once
+            frame_seq = run.frame_seq
             self._frame_due = loop.time() + self._interval(len(frame))
             await self.binary(frame)
         self.event.set()  # look once at once: the run may have moved on since hello
@@ -270,7 +274,7 @@ class StreamSession:
             # a change of state goes out after the points before it, with the newest snapshot
             state_due = bool(self.states) and sent == len(run.history)
             if run.frame_seq != frame_seq and run.frame:  # a newer snapshot: this client's turn yet?
-                size = len(run.frame)
+                size = len(run.frame_for(self._grids))
                 if now < self._frame_due and not state_due:
                     self._wake_at(self._frame_due)
                 elif not fanout.reserve_frame(self, size):
@@ -278,7 +282,7 @@ class StreamSession:
                 else:
                     if not state_due:
                         await asyncio.sleep(0)  # let every client's metrics go out before any client's snapshot
-                    frame_seq, frame = run.frame_seq, run.frame
+                    frame_seq, frame = run.frame_seq, run.frame_for(self._grids)
                     fanout.reserved(self, len(frame))
                     self._frame_due = loop.time() + self._interval(size)
                     await self.binary(frame)
@@ -364,6 +368,7 @@ class StreamSession:
             except ValidationError as e:
                 raise ClientError(f"frames: {_validation_text(e)}", 400) from None
             self._min_interval = 1 / frames.max_rate
+            self._grids = frames.grids
             return
         if kind not in ("control", "probe"):
             raise ClientError(f"unknown message type {str(kind)[:40]!r}; valid: control, probe, frames", 400)

@@ -2,7 +2,8 @@
 
 Frame: [uint32 LE header length H][H bytes UTF-8 JSON header][padding to a multiple of 4][data], every
 tensor little-endian float32 at a byte offset (from the start of the data) that is a multiple of 4.
-The same bytes go over the WebSocket, into SQLite and out of ``GET …/snapshots/{epoch}?format=binary``.
+The same bytes go over the WebSocket, into SQLite and out of ``GET …/snapshots/{epoch}?format=binary``;
+a stream client that asks for compact grids gets ``compact_grids`` of them.
 """
 
 from __future__ import annotations
@@ -92,6 +93,38 @@ def decode(frame: bytes) -> tuple[dict[str, Any], dict[str, Array]]:
         count = math.prod(spec["shape"])
         out[spec["name"]] = np.frombuffer(frame, "<f4", count, start + spec["offset"]).reshape(spec["shape"])
     return header, out
+
+
+GRID_LEVELS = 255  # a compact grid's values: lo + q · (hi − lo) / GRID_LEVELS, q = 0 … 255
+
+
+def compact_grids(frame: bytes) -> bytes:
+    """``frame`` with each ``grid{l}`` tensor as ``u1`` with a ``range`` [lo, hi] (its own min and max):
+    value = lo + q · (hi − lo) / 255, within (hi − lo) / 510 of the float32 value. The grids are most of a
+    2-D net's snapshot (a 6 × 8 tanh net: 314 of its 322 KB), and drawn as colours; every other tensor keeps
+    its float32 bytes. A grid with a value that is not finite stays ``f4``."""
+    if any(t.get("dtype") != "f4" for t in header_only(frame)["tensors"]):
+        return frame  # (an external run's frame with other dtypes already: as it came)
+    header, tensors = decode(frame)
+    specs, parts, offset = [], [], 0
+    for spec in header["tensors"]:
+        a = tensors[spec["name"]]
+        out = {"name": spec["name"], "dtype": "f4", "shape": spec["shape"], "offset": offset}
+        data: Any = a.data
+        if spec["name"].startswith("grid") and a.size and bool(np.isfinite(a).all()):
+            lo, hi = float(a.min()), float(a.max())
+            step = (hi - lo) / GRID_LEVELS
+            q = np.rint((a - lo) / step) if step > 0 else np.zeros(a.shape)
+            data = q.astype(np.uint8).tobytes() + b"\0" * (-a.size % 4)  # keeps every offset a multiple of 4
+            out.update(dtype="u1", range=[lo, hi])
+        specs.append(out)
+        parts.append(data)
+        offset += len(data) if isinstance(data, bytes) else a.nbytes
+    scalars = {k: v for k, v in header.items() if k != "tensors"}
+    head = (json.dumps(scalars, separators=(",", ":"))[:-1] + ',"tensors":' + json.dumps(specs, separators=(",", ":"))
+            + "}").encode()
+    pad = b"\0" * (-(4 + len(head)) % 4)
+    return b"".join([struct.pack("<I", len(head)), head, pad, *parts])
 
 
 def header_only(frame: bytes) -> dict[str, Any]:

@@ -17,9 +17,18 @@ export const SNAPSHOT_RATE = 30;
 const decoder = new TextDecoder();
 let serial = 0;
 
+/** A compact tensor's values (docs/protocol.md): lo + q · (hi − lo) / 255. */
+function expand(q, [lo, hi]) {
+  const out = new Float32Array(q.length);
+  const step = (hi - lo) / 255;
+  for (let k = 0; k < q.length; k++) out[k] = lo + q[k] * step;
+  return out;
+}
+
 /**
- * Decode a binary snapshot frame into Float32Array views over `buffer` (no copies):
- * [uint32 LE H][H bytes JSON header][padding to a multiple of 4][data].
+ * Decode a binary snapshot frame into Float32Array views over `buffer` (no copies, but for compact tensors):
+ * [uint32 LE H][H bytes JSON header][padding to a multiple of 4][data]. A compact tensor (`u1` with a
+ * `range`: the grids, which the page asks for compact) is expanded to float32.
  * Returns the header's scalars plus `tensors`: name → {data: Float32Array, shape}, and `serial`, a number
  * no other decoded snapshot has (views compare it to tell whether what they draw has changed).
  */
@@ -34,7 +43,8 @@ export function decodeSnapshot(buffer) {
     if (spec.dtype === "f4") {
       tensors[spec.name] = { data: new Float32Array(buffer, dataStart + spec.offset, count), shape: spec.shape };
     } else if (spec.dtype === "u1") {
-      tensors[spec.name] = { data: new Uint8Array(buffer, dataStart + spec.offset, count), shape: spec.shape };
+      const q = new Uint8Array(buffer, dataStart + spec.offset, count);
+      tensors[spec.name] = { data: spec.range ? expand(q, spec.range) : q, shape: spec.shape };
     }
   }
   const { tensors: _specs, type: _type, ...scalars } = header;
@@ -62,7 +72,8 @@ export function takeIncoming(store) {
   store.apply(patch);
 }
 
-const paceText = (rate) => JSON.stringify({ type: "frames", max_rate: rate });
+// the grids compact (a quarter of the bytes: they are most of a 2-D net's snapshot, and drawn as colours)
+const paceText = (rate) => JSON.stringify({ type: "frames", max_rate: rate, grids: "u1" });
 
 /** The WebSocket URL of a run, on this page's own host; `since`: the last epoch the page has (or -1). */
 function wsUrl(runId, since) {

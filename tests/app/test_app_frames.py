@@ -59,3 +59,48 @@ def test_non_finite_scalars_are_null_in_the_header() -> None:
     header, _ = check_frame_layout(frames.encode(bad))
     assert header["train_cost"] is None and header["test_cost"] is None
     json.dumps(header, allow_nan=False)
+
+
+@pytest.mark.parametrize(("sizes", "dataset"), [([2, 4, 2, 1], "circle"), ([2, 40, 3, 1], "moons"),
+                                                ([64, 40, 10], "digits")])
+def test_compact_grids_are_a_quarter_of_the_bytes_within_half_a_level(sizes: list[int], dataset: str) -> None:
+    """A stream client that asks for compact grids gets each ``grid{l}`` as u1 with its [lo, hi] range:
+    lo + q · (hi − lo) / 255 within half a level of the float32 value; every other tensor bit for bit."""
+    for snap in snapshots(sizes, dataset):
+        frame = frames.encode(snap)  # type: ignore[arg-type]
+        compact = frames.compact_grids(frame)
+        header, tensors = check_frame_layout(compact)
+        want_header, want = frames.decode(frame)
+        assert {k: v for k, v in header.items() if k != "tensors"} == {
+            k: v for k, v in want_header.items() if k != "tensors"}
+        assert list(tensors) == list(want)
+        grids = [name for name in want if name.startswith("grid")]
+        assert bool(grids) == (sizes[0] == 2)
+        for spec in header["tensors"]:
+            name, arr = spec["name"], tensors[spec["name"]]
+            if name not in grids:
+                assert spec["dtype"] == "f4" and "range" not in spec, spec
+                np.testing.assert_array_equal(arr, want[name], err_msg=name)
+                continue
+            lo, hi = spec["range"]
+            assert spec["dtype"] == "u1" and arr.dtype == np.uint8
+            assert (lo, hi) == (float(want[name].min()), float(want[name].max()))
+            values = lo + arr.astype(np.float64) * (hi - lo) / 255
+            assert np.abs(values - want[name]).max() <= (hi - lo) / 510 * 1.001 + 1e-7, name
+        grid_bytes = sum(want[name].nbytes for name in grids)
+        assert len(compact) <= len(frame) - grid_bytes * 3 // 4 + 64 * len(grids)  # (the ranges in the header)
+        if not grids:
+            assert len(compact) == len(frame)
+
+
+def test_a_grid_with_a_value_that_is_not_finite_stays_float32() -> None:
+    snap = snapshots([2, 4, 1], "circle", n=0)[0]
+    frame = bytearray(frames.encode(snap))  # type: ignore[arg-type]
+    header, tensors = frames.decode(bytes(frame))
+    spec = next(s for s in header["tensors"] if s["name"] == "grid1")
+    start = len(frame) - sum(a.nbytes for a in tensors.values())
+    frame[start + spec["offset"]:start + spec["offset"] + 4] = np.float32(np.nan).tobytes()
+    h, out = check_frame_layout(frames.compact_grids(bytes(frame)))
+    kinds = {s["name"]: s["dtype"] for s in h["tensors"]}
+    assert kinds["grid1"] == "f4" and np.isnan(out["grid1"].flat[0])
+    assert kinds["grid2"] == "u1"

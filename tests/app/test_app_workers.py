@@ -175,3 +175,43 @@ def test_a_snapshot_limit_a_client_asks_for_is_kept_and_a_bad_one_is_refused(ser
             await http.post(f"/api/runs/{rid}/stop")
 
     asyncio.run(main())
+
+
+def test_a_client_that_asks_for_compact_grids_gets_them_and_the_others_float32(server: Server) -> None:
+    """``{"type": "frames", "max_rate": r, "grids": "u1"}``: this client's snapshots carry the grids as u1 with
+    their range (a quarter of their bytes), while another client of the same run still gets float32; a bad
+    value is an ``error`` and the connection stays."""
+
+    async def next_frame(ws: Any) -> tuple[dict[str, Any], bytes]:
+        while not isinstance(raw := await asyncio.wait_for(ws.recv(), 60), bytes):
+            pass
+        return frames.header_only(raw), raw
+
+    def grid_dtypes(header: dict[str, Any]) -> set[str]:
+        return {t["dtype"] for t in header["tensors"] if t["name"].startswith("grid")}
+
+    async def main() -> None:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            rid = (await http.post("/api/runs", json={"epochs": 100_000, "speed": None})).json()["id"]
+            url = f"{server.ws_url}/ws/runs/{rid}"
+            async with connect(url, max_size=None, compression=None) as compact, \
+                    connect(url, max_size=None, compression=None) as plain:
+                await compact.send(json.dumps({"type": "frames", "max_rate": 30, "grids": "u1"}))
+                header, raw = await next_frame(compact)  # (the one sent as it connected may be float32)
+                while grid_dtypes(header) != {"u1"}:
+                    header, raw = await next_frame(compact)
+                assert all("range" in t for t in header["tensors"] if t["dtype"] == "u1")
+                full, full_raw = await next_frame(plain)
+                assert grid_dtypes(full) == {"f4"}
+                assert len(raw) < len(full_raw) / 2
+                await compact.send(json.dumps({"type": "frames", "max_rate": 30, "grids": "f8"}))
+                while True:
+                    msg = await asyncio.wait_for(compact.recv(), 60)
+                    if isinstance(msg, str) and json.loads(msg)["type"] == "error":
+                        assert "grids" in json.loads(msg)["message"], msg
+                        break
+                header, _ = await next_frame(compact)  # still served, still compact
+                assert grid_dtypes(header) == {"u1"}
+            await http.post(f"/api/runs/{rid}/stop")
+
+    asyncio.run(main())

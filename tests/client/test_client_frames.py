@@ -55,3 +55,20 @@ def test_uint8_tensors_are_read_too() -> None:
     snap = decode(_with_header({"epoch": 3, "tensors": [{"name": "img", "dtype": "u1", "shape": [2, 2],
                                                           "offset": 0}]}, bytes([1, 2, 3, 4])))
     assert snap["img"].dtype == np.uint8 and snap["img"].tolist() == [[1, 2], [3, 4]]
+
+
+def test_compact_grids_are_read_as_float32_within_half_a_level() -> None:
+    frame, tensors = _frame()
+    snap = decode(frames.compact_grids(frame))
+    assert set(snap) == set(tensors)
+    for name, a in tensors.items():
+        assert snap[name].dtype == np.float32, name
+        if name.startswith("grid"):
+            half_level = (a.max() - a.min()) / 510
+            assert np.abs(snap[name] - a).max() <= half_level * 1.01 + 1e-6, name
+        else:
+            assert np.array_equal(snap[name], a), name
+    bad = _with_header({"epoch": 1, "tensors": [{"name": "grid1", "dtype": "u1", "shape": [4], "offset": 0,
+                                                  "range": "wide"}]}, bytes(4))
+    with pytest.raises(FrameError, match="range"):
+        decode(bad)

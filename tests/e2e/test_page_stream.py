@@ -8,13 +8,16 @@ joins late); a longer history comes thinned, as docs/protocol.md says."""
 
 from __future__ import annotations
 
-from e2e_helpers import LONG_RUN, open_page, wait_state
+import httpx
+import numpy as np
+from e2e_helpers import LONG_RUN, open_page, settle, wait_state
 
 from app.services.history import HELLO_ALL
+from app.worker import frames
 
 EPOCHS = 1900
 assert EPOCHS + 1 <= HELLO_ALL
-CHART_CAP = 1000  # charts.js: a trace holds about this many points (every s-th epoch plus the newest)
+CHART_CAP = 1000  # chart_specs.js (CAP): a trace holds about this many points (every s-th epoch plus the newest)
 
 
 def page_history(p) -> dict[str, list]:
@@ -93,6 +96,34 @@ def test_views_follow_a_fast_stream_and_a_click_shows_in_the_next_frame(browser,
         p.click("#play")
         wait_state(p, "paused")
         p.wait_for_function(f"() => ({EPOCH_SHOWN})() === window.__bpv.shown().epoch", timeout=15_000)
+        assert watch.errors() == []
+    finally:
+        p.context.close()
+
+
+def test_the_page_takes_compact_grids_and_shows_them_within_half_a_level(browser, server):
+    """The page asks for its grids compact (docs/protocol.md, "frames"): the snapshot it shows is under half
+    the bytes of the same epoch's stored float32 snapshot, and every value of its grids is within half a
+    level ((max − min) / 510) of the stored one."""
+    p, watch = open_page(browser, server, hash=LONG_RUN)
+    try:
+        p.click("#play")
+        p.wait_for_function("() => window.__bpv.run().epoch >= 20", timeout=60_000)
+        p.click("#play")
+        epoch = settle(p)["epoch"]
+        run_id = p.evaluate("window.__bpv.run().id")
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            stored = http.get(f"/api/runs/{run_id}/snapshots/{epoch}", params={"format": "binary"})
+        assert stored.status_code == 200, stored.text
+        _, tensors = frames.decode(stored.content)
+        assert p.evaluate("window.__bpv.counters().snapshotBytes") < len(stored.content) / 2
+        grids = [name for name in tensors if name.startswith("grid")]
+        assert grids
+        for name in grids:
+            want = tensors[name].ravel()
+            got = np.array(p.evaluate("([n, k]) => Array.from({ length: k }, (_, i) => window.__bpv.value(n, i))",
+                                      [name, want.size]), dtype=np.float64)
+            assert np.abs(got - want).max() <= (want.max() - want.min()) / 510 * 1.01 + 1e-6, name
         assert watch.errors() == []
     finally:
         p.context.close()
