@@ -103,8 +103,9 @@ def compact_grids(frame: bytes) -> bytes:
     value = lo + q · (hi − lo) / 255, within (hi − lo) / 510 of the float32 value. The grids are most of a
     2-D net's snapshot (a 6 × 8 tanh net: 314 of its 322 KB), and drawn as colours; every other tensor keeps
     its float32 bytes. A grid with a value that is not finite stays ``f4``."""
-    if any(t.get("dtype") != "f4" for t in header_only(frame)["tensors"]):
-        return frame  # (an external run's frame with other dtypes already: as it came)
+    specs_in = header_only(frame)["tensors"]
+    if not any(t["name"].startswith("grid") for t in specs_in) or any(t.get("dtype") != "f4" for t in specs_in):
+        return frame  # no grids (inputs that are not 2-D), or an external run's frame with other dtypes: as it came
     header, tensors = decode(frame)
     specs, parts, offset = [], [], 0
     for spec in header["tensors"]:
