@@ -76,11 +76,15 @@ def encode(snap: EpochSnapshot) -> bytes:
         "accuracy": finite(snap.accuracy),
         "learning_rate": snap.learning_rate,
     }
-    head = (json.dumps(scalars, separators=(",", ":"))[:-1] + ',"tensors":' + _specs_json(names, arrays)
-            + "}").encode()
+    return _assemble(scalars, _specs_json(names, arrays), [a.data for a in arrays])
+
+
+def _assemble(scalars: dict[str, Any], specs_json: str, parts: list[Any]) -> bytes:
+    """[uint32 LE H][H bytes JSON header: the scalars, then "tensors"][padding to 4][the parts' bytes]."""
+    head = (json.dumps(scalars, separators=(",", ":"))[:-1] + ',"tensors":' + specs_json + "}").encode()
     pad = b"\0" * (-(4 + len(head)) % 4)
     # join reads the arrays' buffers directly: one copy of the data, not two (tobytes, then join)
-    return b"".join([struct.pack("<I", len(head)), head, pad, *(a.data for a in arrays)])
+    return b"".join([struct.pack("<I", len(head)), head, pad, *parts])
 
 
 def decode(frame: bytes) -> tuple[dict[str, Any], dict[str, Array]]:
@@ -122,10 +126,7 @@ def compact_grids(frame: bytes) -> bytes:
         parts.append(data)
         offset += len(data) if isinstance(data, bytes) else a.nbytes
     scalars = {k: v for k, v in header.items() if k != "tensors"}
-    head = (json.dumps(scalars, separators=(",", ":"))[:-1] + ',"tensors":' + json.dumps(specs, separators=(",", ":"))
-            + "}").encode()
-    pad = b"\0" * (-(4 + len(head)) % 4)
-    return b"".join([struct.pack("<I", len(head)), head, pad, *parts])
+    return _assemble(scalars, json.dumps(specs, separators=(",", ":")), parts)
 
 
 def header_only(frame: bytes) -> dict[str, Any]:
