@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from e2e_helpers import open_page, wait_drawn
+from e2e_helpers import animation_frames, open_page, wait_drawn
 from test_page_canvas import SAMPLE_POINTS
 
 from tests import support as kit
@@ -48,11 +48,17 @@ def inspect(p, target: dict) -> dict[str, Any]:
         pts = [q for q in p.evaluate(SAMPLE_POINTS) if q["l"] == target["l"]]
         e = max(pts, key=lambda q: q["clear"])
         p.mouse.click(box["left"] + e["x"], box["top"] + e["y"])
+        want = {"kind": "edge", "l": target["l"]}
         p.wait_for_selector(".inspector-body mn[data-role=w-new]")
     else:
         n = next(x for x in d["neurons"] if x["l"] == target["l"] and x.get("j") == target["j"])
         p.mouse.click(box["left"] + n["x"] + n["size"] / 2, box["top"] + n["y"] + n["size"] / 2)
+        want = {"kind": "neuron", "l": target["l"], "j": target["j"]}
         p.wait_for_selector(".inspector-body mn[data-role=db]")
+    # the last selection's inspector may still be on screen: wait for this one's, drawn
+    p.wait_for_function("w => { const s = window.__bpv.selection();"
+                        " return s && Object.entries(w).every(([k, v]) => s[k] === v); }", arg=want)
+    animation_frames(p)
     return p.evaluate("""() => {
         const b = document.querySelector('.inspector-body');
         return {text: b.textContent, inner: b.innerText,
